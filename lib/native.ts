@@ -1,0 +1,136 @@
+// Loads the native addon. Order: an explicit MTRL_ADDON path, then the full cmake-js build
+// (build-cmake/, CPU + CUDA), then node-gyp-build (build/Release, then prebuilds/<platform>-<arch>).
+// On failure the error lists every path tried, the error each gave, and what to do about it.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+
+/** Root of the installed package (this file lives in lib/ or dist/). */
+export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The opaque native handle behind a Tensor. */
+export interface NativeTensorHandle {
+  shape(): number[];
+  dtype(): string;
+  device(): string;
+  view(): ArrayBuffer;
+  copyOut(): ArrayBuffer;
+  dispose(): void;
+  isDisposed(): boolean;
+  sameStorage(other: NativeTensorHandle): boolean;
+}
+
+export interface NativeMemoryStats {
+  device: string;
+  liveTensors: number;
+  liveBytes: number;
+  peakBytes: number;
+}
+
+/** The functions every build of the addon exports (kernel families add their own; see lib/kernels). */
+export interface NativeCore {
+  NativeTensor: new () => NativeTensorHandle;
+  empty(shape: readonly number[], dtype: string, device: string): NativeTensorHandle;
+  fromTypedArray(data: ArrayBufferView, shape: readonly number[], dtype: string, device: string): NativeTensorHandle;
+  fill(t: NativeTensorHandle, value: number): void;
+  randn(t: NativeTensorHandle, seed: number, mean: number, std: number): void;
+  add(a: NativeTensorHandle, b: NativeTensorHandle, out?: NativeTensorHandle): NativeTensorHandle;
+  sub(a: NativeTensorHandle, b: NativeTensorHandle, out?: NativeTensorHandle): NativeTensorHandle;
+  mul(a: NativeTensorHandle, b: NativeTensorHandle, out?: NativeTensorHandle): NativeTensorHandle;
+  scale(a: NativeTensorHandle, alpha: number, beta: number, out?: NativeTensorHandle): NativeTensorHandle;
+  copy(src: NativeTensorHandle, dst: NativeTensorHandle): void;
+  toDevice(t: NativeTensorHandle, device: string): NativeTensorHandle;
+  reshape(t: NativeTensorHandle, shape: readonly number[]): NativeTensorHandle;
+  cast(t: NativeTensorHandle, dtype: string): NativeTensorHandle;
+  matmulReference(
+    a: NativeTensorHandle,
+    b: NativeTensorHandle,
+    out: NativeTensorHandle | undefined,
+    opts: { transA?: boolean; transB?: boolean; alpha?: number; beta?: number },
+  ): NativeTensorHandle;
+  memoryStats(): NativeMemoryStats[];
+  cudaAvailable(): { available: boolean; compiled: boolean; deviceCount: number; reason: string };
+  cudaDevices(): Array<{
+    id: string;
+    name: string;
+    totalMemory: number;
+    freeMemory: number;
+    computeCapability: string;
+    multiprocessors: number;
+  }>;
+  synchronize(device: string): void;
+  buildInfo(): { simd: string; threads: number; cuda: boolean; openmp: boolean; buildSystem: string };
+  setSimdLevel(level: 'scalar' | 'avx2' | 'avx512'): string;
+}
+
+export interface LoadAttempt {
+  path: string;
+  error: string;
+}
+
+let loaded: { addon: NativeCore; path: string } | undefined;
+
+function candidates(): Array<{ label: string; load: () => { addon: unknown; path: string } }> {
+  const list: Array<{ label: string; load: () => { addon: unknown; path: string } }> = [];
+  const explicit = process.env.MTRL_ADDON;
+  if (explicit) {
+    const p = path.resolve(explicit);
+    list.push({ label: p + ' (MTRL_ADDON)', load: () => ({ addon: require(p), path: p }) });
+    return list;
+  }
+  const cmake = path.join(packageRoot, 'build-cmake', 'Release', 'mtrl.node');
+  if (existsSync(cmake)) list.push({ label: cmake, load: () => ({ addon: require(cmake), path: cmake }) });
+  list.push({
+    label: `node-gyp-build(${packageRoot}): build/Release/mtrl.node, prebuilds/${process.platform}-${process.arch}/*.node`,
+    load: () => {
+      const ngb = require('node-gyp-build') as { (dir: string): unknown; resolve(dir: string): string };
+      const p = ngb.resolve(packageRoot);
+      return { addon: require(p), path: p };
+    },
+  });
+  return list;
+}
+
+function advice(errors: LoadAttempt[]): string {
+  const text = errors.map((e) => e.error).join('\n');
+  const tips: string[] = [];
+  if (/GLIBC|GLIBCXX|musl/i.test(text))
+    tips.push('The prebuilt binary needs a newer C/C++ runtime (libc/libstdc++) than this system has: rebuild from source.');
+  if (/No native build was found/i.test(text))
+    tips.push('No binary matches this platform: build one with `npm rebuild mtrl-judge` (needs python3, make and a C++17 compiler).');
+  if (/invalid ELF|wrong ELF class|not a valid Win32|mach-o/i.test(text))
+    tips.push('A binary for another platform or architecture was found: delete build/ and rebuild with `npm rebuild mtrl-judge`.');
+  tips.push('From a source checkout: `npm run build:gyp` (CPU) or `npm run build:native` (CPU + CUDA, needs cmake).');
+  return tips.map((t) => '  - ' + t).join('\n');
+}
+
+/** Loads (once) and returns the native addon, or throws an error that explains what was tried. */
+export function native(): NativeCore {
+  if (loaded) return loaded.addon;
+  const errors: LoadAttempt[] = [];
+  for (const c of candidates()) {
+    try {
+      const r = c.load();
+      loaded = { addon: r.addon as NativeCore, path: r.path };
+      return loaded.addon;
+    } catch (err) {
+      errors.push({ path: c.label, error: err instanceof Error ? err.message.split('\n')[0]! : String(err) });
+    }
+  }
+  const lines = errors.map((e) => `  * ${e.path}\n      ${e.error}`).join('\n');
+  const e = new Error(
+    `mtrl-judge: could not load the native addon (${process.platform}-${process.arch}, Node ${process.version}).\n` +
+      `Tried:\n${lines}\nWhat to do:\n${advice(errors)}`,
+  );
+  (e as Error & { attempts?: LoadAttempt[] }).attempts = errors;
+  throw e;
+}
+
+/** Path of the loaded addon binary (loads it if needed). */
+export function nativePath(): string {
+  native();
+  return loaded!.path;
+}
