@@ -1,0 +1,208 @@
+// Shared benchmark helpers: timing with warm-up (median, p20, p80), a printed table, CSV rows
+// (op,impl,mode,shape,p50_ms,p20_ms,p80_ms,metric,value,device,commit) and an optional PyTorch
+// baseline run through python3 when torch is installed. Speed is measured here, never asserted.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const benchDir = path.dirname(fileURLToPath(import.meta.url));
+export const resultsDir = path.join(benchDir, 'results');
+
+export interface Timing {
+  p50: number;
+  p20: number;
+  p80: number;
+  samples: number;
+}
+
+export interface TimeOptions {
+  /** Untimed calls first (caches, lazy init, thread pools). */
+  warmup?: number;
+  /** Minimum timed repetitions. */
+  minReps?: number;
+  /** Stop adding repetitions after this many milliseconds of timed work (after minReps). */
+  budgetMs?: number;
+  maxReps?: number;
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+}
+
+/** Times `fn` (synchronous) in milliseconds. */
+export function time(fn: () => unknown, opts: TimeOptions = {}): Timing {
+  const warmup = opts.warmup ?? 2;
+  const minReps = opts.minReps ?? 5;
+  const budget = opts.budgetMs ?? 1500;
+  const maxReps = opts.maxReps ?? 200;
+  for (let i = 0; i < warmup; i++) fn();
+  const samples: number[] = [];
+  let spent = 0;
+  while (samples.length < minReps || (spent < budget && samples.length < maxReps)) {
+    const t0 = process.hrtime.bigint();
+    fn();
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    samples.push(ms);
+    spent += ms;
+  }
+  samples.sort((a, b) => a - b);
+  return { p50: quantile(samples, 0.5), p20: quantile(samples, 0.2), p80: quantile(samples, 0.8), samples: samples.length };
+}
+
+/** Times an async `fn` the same way. */
+export async function timeAsync(fn: () => Promise<unknown>, opts: TimeOptions = {}): Promise<Timing> {
+  const warmup = opts.warmup ?? 2;
+  const minReps = opts.minReps ?? 5;
+  const budget = opts.budgetMs ?? 1500;
+  const maxReps = opts.maxReps ?? 200;
+  for (let i = 0; i < warmup; i++) await fn();
+  const samples: number[] = [];
+  let spent = 0;
+  while (samples.length < minReps || (spent < budget && samples.length < maxReps)) {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    samples.push(ms);
+    spent += ms;
+  }
+  samples.sort((a, b) => a - b);
+  return { p50: quantile(samples, 0.5), p20: quantile(samples, 0.2), p80: quantile(samples, 0.8), samples: samples.length };
+}
+
+export interface Row {
+  op: string;
+  impl: string;
+  mode: string;
+  shape: string;
+  timing: Timing;
+  /** e.g. 'GFLOP/s', 'GB/s', 'peak_MB', 'ratio_vs_naive' */
+  metric: string;
+  value: number;
+  device?: string;
+}
+
+let commitCache: string | undefined;
+export function commit(): string {
+  if (commitCache === undefined) {
+    try {
+      commitCache = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: benchDir, stdio: ['ignore', 'pipe', 'ignore'] })
+        .toString()
+        .trim();
+    } catch {
+      commitCache = 'unknown';
+    }
+  }
+  return commitCache;
+}
+
+/** One line describing the machine, for tables and the README. */
+export function machine(): string {
+  const cpu = os.cpus()[0]?.model.trim() ?? 'unknown cpu';
+  return `${cpu}, ${os.cpus().length} threads, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
+}
+
+/** Appends rows to benchmarks/results/<name>.csv (header written when the file is new). */
+export function writeCsv(name: string, rows: Row[]): string {
+  mkdirSync(resultsDir, { recursive: true });
+  const file = path.join(resultsDir, `${name}.csv`);
+  if (!existsSync(file)) writeFileSync(file, 'op,impl,mode,shape,p50_ms,p20_ms,p80_ms,metric,value,device,commit\n');
+  const esc = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+  const lines = rows.map((r) =>
+    [
+      r.op,
+      r.impl,
+      r.mode,
+      r.shape,
+      r.timing.p50.toFixed(4),
+      r.timing.p20.toFixed(4),
+      r.timing.p80.toFixed(4),
+      r.metric,
+      Number.isFinite(r.value) ? r.value.toPrecision(6) : String(r.value),
+      r.device ?? 'cpu',
+      commit(),
+    ]
+      .map((x) => esc(String(x)))
+      .join(','),
+  );
+  appendFileSync(file, lines.join('\n') + '\n');
+  return file;
+}
+
+/** Prints an aligned text table (first row is the header). */
+export function printTable(title: string, header: string[], rows: Array<Array<string | number>>): void {
+  const cells = [header, ...rows.map((r) => r.map((c) => (typeof c === 'number' ? formatNumber(c) : c)))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => String(r[i] ?? '').length)));
+  console.log(`\n${title}\n(${machine()}, commit ${commit()})`);
+  cells.forEach((r, idx) => {
+    console.log(r.map((c, i) => String(c ?? '').padStart(widths[i]!)).join('  '));
+    if (idx === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  });
+}
+
+/** Markdown version of a table, for pasting into the README. */
+export function markdownTable(header: string[], rows: Array<Array<string | number>>): string {
+  const fmt = (c: string | number) => (typeof c === 'number' ? formatNumber(c) : c);
+  return [
+    `| ${header.join(' | ')} |`,
+    `| ${header.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${r.map(fmt).join(' | ')} |`),
+  ].join('\n');
+}
+
+export function formatNumber(x: number): string {
+  if (!Number.isFinite(x)) return String(x);
+  const a = Math.abs(x);
+  if (a >= 1000) return x.toFixed(0);
+  if (a >= 100) return x.toFixed(1);
+  if (a >= 1) return x.toFixed(2);
+  return x.toPrecision(3);
+}
+
+let torchCache: boolean | undefined;
+/** True when python3 can import torch (the optional baseline). Never required. */
+export function torchAvailable(): boolean {
+  if (torchCache === undefined) {
+    const r = spawnSync('python3', ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8', timeout: 60_000 });
+    torchCache = r.status === 0;
+  }
+  return torchCache;
+}
+
+/**
+ * Runs a Python script that uses torch and prints one JSON document on its last stdout line; returns
+ * it parsed, or undefined when torch is not installed. The script gets `torch.set_num_threads` equal to
+ * this machine's core count so comparisons are fair.
+ */
+export function runTorch<T = unknown>(script: string, timeoutMs = 600_000): T | undefined {
+  if (!torchAvailable()) return undefined;
+  const prelude = `import torch, json, time, statistics\ntorch.set_num_threads(${os.cpus().length})\n`;
+  const r = spawnSync('python3', ['-c', prelude + script], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`torch baseline failed: ${r.stderr.slice(-2000)}`);
+  const lines = r.stdout.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]!) as T;
+}
+
+/** Python helper source for timing in torch baselines: `bench(fn) -> {"p50":..,"p20":..,"p80":..}` in ms. */
+export const torchTimer = `
+def bench(fn, warmup=2, min_reps=5, budget_ms=1500, max_reps=200):
+    for _ in range(warmup): fn()
+    s = []; spent = 0.0
+    while len(s) < min_reps or (spent < budget_ms and len(s) < max_reps):
+        t0 = time.perf_counter(); fn(); ms = (time.perf_counter() - t0) * 1e3
+        s.append(ms); spent += ms
+    s.sort()
+    q = lambda p: s[int(round((len(s) - 1) * p))]
+    return {"p50": q(0.5), "p20": q(0.2), "p80": q(0.8), "samples": len(s)}
+`;
+
+/** Command-line flags shared by the benchmark scripts. */
+export const args = {
+  quick: process.argv.includes('--quick'),
+  noTorch: process.argv.includes('--no-torch'),
+};
