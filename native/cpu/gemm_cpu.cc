@@ -1,0 +1,394 @@
+// CPU GEMM (BLIS-style): operands are packed into contiguous panels (converting bf16 to f32 and
+// applying transposes on the way), then a register-blocked micro-kernel computes MR×NR tiles of C.
+// Three micro-kernels are compiled with target attributes and picked at run time: AVX-512 14×32,
+// AVX2+FMA 6×16 and a portable 4×16. OpenMP threads share the packed panels of one block.
+//
+// Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ, so the loop nest is BLIS's with the operands'
+// roles exchanged: vectors run along N (NR wide), A values are broadcast (MR of them per k), the
+// A micro-panel (MR×KC) stays in L1 while B micro-panels (KC×NR) stream from the packed B block
+// (KC×NB, sized for L2), and the packed A block (MB×KC) lives in L3.
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <new>
+#include <vector>
+
+#include "mtrl/bf16.h"
+#include "mtrl/cpu_features.h"
+#include "mtrl/gemm.h"
+
+#if MTRL_X86
+#include <immintrin.h>
+#endif
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace mtrl::cpu {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Micro-kernels. Contract: acc = Σ_k Ap[k*MR + r] * Bp[k*NR + c] over kc steps (Ap, Bp packed and
+// 64-byte aligned), then C[r*ldc + c] = alpha*acc + beta*C[r*ldc + c] for the full MR×NR tile, with
+// beta == 0 meaning "do not read C".
+using KernelFn = void (*)(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, float alpha, float beta);
+
+struct Config {
+  int mr, nr;
+  int64_t kc, nb, mb;  // cache blocks: K slice, B block columns (L2), A block rows (L3)
+  KernelFn kernel;
+  const char* name;
+};
+
+// Portable kernel: the compiler vectorises the inner c-loop with the baseline ISA.
+constexpr int kScalarMR = 4, kScalarNR = 16;
+void kernel_scalar(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, float alpha, float beta) {
+  float acc[kScalarMR][kScalarNR] = {};
+  for (int64_t p = 0; p < kc; ++p) {
+    const float* a = Ap + p * kScalarMR;
+    const float* b = Bp + p * kScalarNR;
+    for (int r = 0; r < kScalarMR; ++r)
+      for (int c = 0; c < kScalarNR; ++c) acc[r][c] += a[r] * b[c];
+  }
+  for (int r = 0; r < kScalarMR; ++r)
+    for (int c = 0; c < kScalarNR; ++c) {
+      float v = alpha * acc[r][c];
+      C[r * ldc + c] = beta == 0.0f ? v : v + beta * C[r * ldc + c];
+    }
+}
+
+#if MTRL_X86
+// AVX2 + FMA, 6×16: 12 ymm accumulators, 2 for the B row, 1 broadcast (15 of 16 registers).
+MTRL_TARGET_AVX2 void kernel_avx2(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, float alpha, float beta) {
+  constexpr int MR = 6;
+  __m256 c0[MR], c1[MR];
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; ++r) c0[r] = c1[r] = _mm256_setzero_ps();
+  for (int64_t p = 0; p < kc; ++p) {
+    __m256 b0 = _mm256_load_ps(Bp), b1 = _mm256_load_ps(Bp + 8);
+    _mm_prefetch(reinterpret_cast<const char*>(Bp + 16 * 8), _MM_HINT_T0);
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; ++r) {
+      __m256 a = _mm256_broadcast_ss(Ap + r);
+      c0[r] = _mm256_fmadd_ps(a, b0, c0[r]);
+      c1[r] = _mm256_fmadd_ps(a, b1, c1[r]);
+    }
+    Ap += MR;
+    Bp += 16;
+  }
+  __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; ++r) {
+    float* c = C + r * ldc;
+    if (beta == 0.0f) {
+      _mm256_storeu_ps(c, _mm256_mul_ps(va, c0[r]));
+      _mm256_storeu_ps(c + 8, _mm256_mul_ps(va, c1[r]));
+    } else {
+      _mm256_storeu_ps(c, _mm256_fmadd_ps(va, c0[r], _mm256_mul_ps(vb, _mm256_loadu_ps(c))));
+      _mm256_storeu_ps(c + 8, _mm256_fmadd_ps(va, c1[r], _mm256_mul_ps(vb, _mm256_loadu_ps(c + 8))));
+    }
+  }
+}
+
+// AVX-512, 14×32: 28 zmm accumulators, 2 for the B row, 1 broadcast (31 of 32 registers). Each k
+// step issues 28 FMAs against 2 vector loads + 14 broadcasts, so the FMA ports, not loads, bound it.
+MTRL_TARGET_AVX512 void kernel_avx512(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, float alpha, float beta) {
+  constexpr int MR = 14;
+  __m512 c0[MR], c1[MR];
+#pragma GCC unroll 14
+  for (int r = 0; r < MR; ++r) c0[r] = c1[r] = _mm512_setzero_ps();
+  // Touch C early so its lines are (being) fetched by the time the tile is stored.
+#pragma GCC unroll 14
+  for (int r = 0; r < MR; ++r) _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc), _MM_HINT_T0);
+  for (int64_t p = 0; p < kc; ++p) {
+    __m512 b0 = _mm512_load_ps(Bp), b1 = _mm512_load_ps(Bp + 16);
+    _mm_prefetch(reinterpret_cast<const char*>(Bp + 32 * 6), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(Bp + 32 * 6 + 16), _MM_HINT_T0);
+#pragma GCC unroll 14
+    for (int r = 0; r < MR; ++r) {
+      __m512 a = _mm512_set1_ps(Ap[r]);
+      c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
+      c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
+    }
+    Ap += MR;
+    Bp += 32;
+  }
+  __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 14
+  for (int r = 0; r < MR; ++r) {
+    float* c = C + r * ldc;
+    if (beta == 0.0f) {
+      _mm512_storeu_ps(c, _mm512_mul_ps(va, c0[r]));
+      _mm512_storeu_ps(c + 16, _mm512_mul_ps(va, c1[r]));
+    } else {
+      _mm512_storeu_ps(c, _mm512_fmadd_ps(va, c0[r], _mm512_mul_ps(vb, _mm512_loadu_ps(c))));
+      _mm512_storeu_ps(c + 16, _mm512_fmadd_ps(va, c1[r], _mm512_mul_ps(vb, _mm512_loadu_ps(c + 16))));
+    }
+  }
+}
+#endif
+
+const Config kScalarCfg{kScalarMR, kScalarNR, 256, 256, 1024, kernel_scalar, "scalar 4x16"};
+#if MTRL_X86
+// Block sizes for 32 KiB L1 / 1 MiB L2 (Skylake-SP and later): A micro-panel 14×384 f32 = 21 KiB,
+// B block 384×480 f32 = 720 KiB.
+const Config kAvx512Cfg{14, 32, 384, 480, 14 * 216, kernel_avx512, "avx512 14x32"};
+const Config kAvx2Cfg{6, 16, 256, 384, 6 * 680, kernel_avx2, "avx2 6x16"};
+#endif
+
+const Config& config() {
+#if MTRL_X86
+  switch (simd_level()) {
+    case SimdLevel::AVX512: return kAvx512Cfg;
+    case SimdLevel::AVX2: return kAvx2Cfg;
+    default: break;
+  }
+#endif
+  return kScalarCfg;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packing. Element loads widen bf16; zero padding fills partial panels so the kernel never branches.
+inline float load(const float* p, int64_t i) { return p[i]; }
+inline float load(const uint16_t* p, int64_t i) { return bf16_to_f32(p[i]); }
+
+// A block rows [i0, i0+mc) × cols [p0, p0+kc) of op(A) into MR-row panels: Ap[q][k*MR + r].
+template <typename T>
+void pack_a_panel(bool ta, const T* A, int64_t lda, int64_t i0, int64_t rows, int64_t p0, int64_t kc, int mr, float* dst) {
+  if (!ta) {
+    // op(A)(i, k) = A[i*lda + k]: read each row contiguously, write with stride MR.
+    for (int r = 0; r < mr; ++r) {
+      if (r < rows) {
+        const T* src = A + (i0 + r) * lda + p0;
+        for (int64_t k = 0; k < kc; ++k) dst[k * mr + r] = load(src, k);
+      } else {
+        for (int64_t k = 0; k < kc; ++k) dst[k * mr + r] = 0.0f;
+      }
+    }
+  } else {
+    // op(A)(i, k) = A[k*lda + i]: each k gives MR contiguous values.
+    for (int64_t k = 0; k < kc; ++k) {
+      const T* src = A + (p0 + k) * lda + i0;
+      float* d = dst + k * mr;
+      int r = 0;
+      for (; r < rows; ++r) d[r] = load(src, r);
+      for (; r < mr; ++r) d[r] = 0.0f;
+    }
+  }
+}
+
+// B block rows [p0, p0+kc) × cols [j0, j0+cols) of op(B) into one NR-column panel: Bp[k*NR + c].
+template <typename T>
+void pack_b_panel(bool tb, const T* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t cols, int nr, float* dst) {
+  if (!tb) {
+    for (int64_t k = 0; k < kc; ++k) {
+      const T* src = B + (p0 + k) * ldb + j0;
+      float* d = dst + k * nr;
+      int c = 0;
+      for (; c < cols; ++c) d[c] = load(src, c);
+      for (; c < nr; ++c) d[c] = 0.0f;
+    }
+  } else {
+    // op(B)(k, j) = B[j*ldb + k]
+    for (int c = 0; c < nr; ++c) {
+      if (c < cols) {
+        const T* src = B + (j0 + c) * ldb + p0;
+        for (int64_t k = 0; k < kc; ++k) dst[k * nr + c] = load(src, k);
+      } else {
+        for (int64_t k = 0; k < kc; ++k) dst[k * nr + c] = 0.0f;
+      }
+    }
+  }
+}
+
+// Thread-local, 64-byte aligned scratch that only grows: packing never allocates in steady state.
+struct Scratch {
+  float* p = nullptr;
+  size_t cap = 0;
+  float* get(size_t n) {
+    if (n > cap) {
+      std::free(p);
+      size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
+      p = static_cast<float*>(std::aligned_alloc(64, bytes));
+      if (!p) {
+        cap = 0;
+        throw std::bad_alloc();
+      }
+      cap = n;
+    }
+    return p;
+  }
+  ~Scratch() { std::free(p); }
+};
+thread_local Scratch t_pack_a, t_pack_b;
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+bool in_parallel() {
+#ifdef _OPENMP
+  return omp_in_parallel() != 0;
+#else
+  return false;
+#endif
+}
+int max_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+// Threads worth using for one problem: below ~1 MFLOP a fork costs more than it saves, and there is
+// no point in more threads than micro-tiles.
+int threads_for(int64_t m, int64_t n, int64_t k, const Config& cfg) {
+  if (in_parallel()) return 1;
+  double flops = 2.0 * static_cast<double>(m) * n * k;
+  if (flops < 2.0e6) return 1;
+  int64_t tiles = ceil_div(m, cfg.mr) * ceil_div(n, cfg.nr);
+  int64_t nt = std::min<int64_t>(max_threads(), tiles);
+  return static_cast<int>(std::max<int64_t>(nt, 1));
+}
+
+// C = beta * C for the k == 0 / alpha == 0 cases (beta == 0 writes zeros without reading C).
+void scale_c(int64_t m, int64_t n, float beta, float* C, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i) {
+    float* c = C + i * ldc;
+    if (beta == 0.0f) std::fill(c, c + n, 0.0f);
+    else if (beta != 1.0f)
+      for (int64_t j = 0; j < n; ++j) c[j] *= beta;
+  }
+}
+
+// One GEMM with `nt` threads (nt == 1: serial, no fork). C is f32 with leading dimension ldc.
+template <typename T>
+void driver(const Config& cfg, int nt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const T* A, int64_t lda,
+            const T* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || alpha == 0.0f) {
+    scale_c(m, n, beta, C, ldc);
+    return;
+  }
+  const int MR = cfg.mr, NR = cfg.nr;
+  const int64_t KC = cfg.kc, NB = cfg.nb, MB = cfg.mb;
+  const int64_t mb_max = std::min(MB, ceil_div(m, MR) * MR), nb_max = std::min(NB, ceil_div(n, NR) * NR);
+  float* Ap = t_pack_a.get(static_cast<size_t>(mb_max * std::min(KC, k)));
+  float* Bp = t_pack_b.get(static_cast<size_t>(nb_max * std::min(KC, k)));
+  const KernelFn kernel = cfg.kernel;
+
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    alignas(64) float edge[14 * 32];  // partial tiles are computed here, then copied into C
+    for (int64_t i0 = 0; i0 < m; i0 += MB) {
+      const int64_t mc = std::min(MB, m - i0);
+      const int64_t a_panels = ceil_div(mc, MR);
+      for (int64_t p0 = 0; p0 < k; p0 += KC) {
+        const int64_t kc = std::min(KC, k - p0);
+        const float beta_eff = p0 == 0 ? beta : 1.0f;  // later K slices accumulate onto the first
+#pragma omp for schedule(static)
+        for (int64_t q = 0; q < a_panels; ++q)
+          pack_a_panel(ta, A, lda, i0 + q * MR, std::min<int64_t>(MR, mc - q * MR), p0, kc, MR, Ap + q * MR * kc);
+        for (int64_t j0 = 0; j0 < n; j0 += NB) {
+          const int64_t nc = std::min(NB, n - j0);
+          const int64_t b_panels = ceil_div(nc, NR);
+#pragma omp for schedule(static)
+          for (int64_t q = 0; q < b_panels; ++q)
+            pack_b_panel(tb, B, ldb, p0, kc, j0 + q * NR, std::min<int64_t>(NR, nc - q * NR), NR, Bp + q * NR * kc);
+          // Tiles in A-panel-major order: a thread's consecutive tiles reuse one A micro-panel from L1.
+#pragma omp for schedule(static)
+          for (int64_t t = 0; t < a_panels * b_panels; ++t) {
+            const int64_t qa = t / b_panels, qb = t % b_panels;
+            const int64_t rows = std::min<int64_t>(MR, mc - qa * MR), cols = std::min<int64_t>(NR, nc - qb * NR);
+            float* c = C + (i0 + qa * MR) * ldc + j0 + qb * NR;
+            const float* ap = Ap + qa * MR * kc;
+            const float* bp = Bp + qb * NR * kc;
+            if (rows == MR && cols == NR) {
+              kernel(kc, ap, bp, c, ldc, alpha, beta_eff);
+            } else {
+              kernel(kc, ap, bp, edge, NR, 1.0f, 0.0f);
+              for (int64_t r = 0; r < rows; ++r)
+                for (int64_t j = 0; j < cols; ++j) {
+                  float v = alpha * edge[r * NR + j];
+                  c[r * ldc + j] = beta_eff == 0.0f ? v : v + beta_eff * c[r * ldc + j];
+                }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Batched driver: small problems run one per thread (no synchronisation at all); large ones run
+// one after another with every thread inside each.
+template <typename T, typename Out>
+void batched(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const T* A, int64_t lda, int64_t sa, const T* B,
+             int64_t ldb, int64_t sb, float beta, Out&& run_one, int64_t batch) {
+  const Config& cfg = config();
+  int nt_inner = threads_for(m, n, k, cfg);
+  int nt = in_parallel() ? 1 : max_threads();
+  bool over_batch = nt > 1 && batch > 1 && (nt_inner == 1 || batch % nt == 0 || batch >= 4 * nt);
+  if (over_batch) {
+    // Worker threads allocate their own packing buffers; an exception must not escape the region.
+    std::exception_ptr err;
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t b = 0; b < batch; ++b) {
+      try {
+        run_one(cfg, 1, b);
+      } catch (...) {
+#pragma omp critical(mtrl_gemm_error)
+        if (!err) err = std::current_exception();
+      }
+    }
+    if (err) std::rethrow_exception(err);
+  } else {
+    for (int64_t b = 0; b < batch; ++b) run_one(cfg, nt_inner, b);
+  }
+}
+
+}  // namespace
+
+const char* sgemm_kernel_name() { return config().name; }
+
+void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  const Config& cfg = config();
+  driver<float>(cfg, threads_for(m, n, k, cfg), trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void sgemm_strided_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* A,
+                           int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b, float beta,
+                           float* C, int64_t ldc, int64_t stride_c, int64_t batch) {
+  batched<float>(trans_a, trans_b, m, n, k, alpha, A, lda, stride_a, B, ldb, stride_b, beta,
+                 [&](const Config& cfg, int nt, int64_t b) {
+                   driver<float>(cfg, nt, trans_a, trans_b, m, n, k, alpha, A + b * stride_a, lda, B + b * stride_b, ldb, beta,
+                                 C + b * stride_c, ldc);
+                 },
+                 batch);
+}
+
+void bgemm_strided_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const uint16_t* A,
+                           int64_t lda, int64_t stride_a, const uint16_t* B, int64_t ldb, int64_t stride_b, float beta,
+                           uint16_t* C, int64_t ldc, int64_t stride_c, int64_t batch) {
+  // The kernel writes f32, so every problem gets an f32 copy of its C (holding C's input when
+  // beta != 0), rounded to bf16 once at the end. Allocated here, outside any parallel region, so an
+  // allocation failure is an exception and not a terminate.
+  if (m <= 0 || n <= 0 || batch <= 0) return;
+  std::vector<float> cf(static_cast<size_t>(m * n * batch));
+  batched<uint16_t>(trans_a, trans_b, m, n, k, alpha, A, lda, stride_a, B, ldb, stride_b, beta,
+                    [&](const Config& cfg, int nt, int64_t b) {
+                      float* c = cf.data() + b * m * n;
+                      uint16_t* cb = C + b * stride_c;
+                      if (beta != 0.0f)
+                        for (int64_t i = 0; i < m; ++i)
+                          for (int64_t j = 0; j < n; ++j) c[i * n + j] = bf16_to_f32(cb[i * ldc + j]);
+                      driver<uint16_t>(cfg, nt, trans_a, trans_b, m, n, k, alpha, A + b * stride_a, lda, B + b * stride_b, ldb,
+                                       beta, c, n);
+                      for (int64_t i = 0; i < m; ++i)
+                        for (int64_t j = 0; j < n; ++j) cb[i * ldc + j] = f32_to_bf16(c[i * n + j]);
+                    },
+                    batch);
+}
+
+}  // namespace mtrl::cpu
