@@ -1,0 +1,66 @@
+// Report writer: tables hold the numbers given (best per column in bold), charts are valid SVG, and
+// the HTML is self-contained (no external references).
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { writeReport, scoreTable, type MethodReport } from '../lib/report/report.js';
+import { lineChart, barChart } from '../lib/report/svg-chart.js';
+
+const methods: MethodReport[] = [
+  {
+    method: 'sft-unified',
+    label: 'SFT-Unified',
+    inDistribution: { safety: { macroF1: 0.8, accuracy: 0.81, n: 100, formatRate: 1 }, technical: { macroF1: 0.6, accuracy: 0.62, n: 100 } },
+    outOfDistribution: { 'pair-safety': { macroF1: 0.5, accuracy: 0.5, n: 50, positionConsistentAccuracy: 0.3, flipRate: 0.4 } },
+  },
+  {
+    method: 'mt-rl',
+    label: 'MT-RL',
+    inDistribution: { safety: { macroF1: 0.75, accuracy: 0.76, n: 100, formatRate: 0.98 }, technical: { macroF1: 0.7, accuracy: 0.7, n: 100 } },
+    outOfDistribution: { 'pair-safety': { macroF1: 0.8, accuracy: 0.8, n: 50, positionConsistentAccuracy: 0.7, flipRate: 0.1 } },
+    curves: [
+      { step: 1, task: 'safety', metric: 'reward', value: 0.4 },
+      { step: 2, task: 'safety', metric: 'reward', value: 0.6 },
+    ],
+  },
+];
+
+describe('report', () => {
+  it('score table has one row per method, values in %, best in bold, and a mean', () => {
+    const t = scoreTable(methods, 'inDistribution');
+    expect(t).toContain('| method | safety | technical | mean |');
+    expect(t).toContain('| SFT-Unified | **80.0** | 60.0 | 70.0 |');
+    expect(t).toContain('| MT-RL | 75.0 | **70.0** | **72.5** |');
+  });
+
+  it('charts are SVG documents with the data', () => {
+    const l = lineChart([{ name: 'a', points: [[0, 1], [1, 2]] }], { title: 'T' });
+    expect(l.startsWith('<svg')).toBe(true);
+    expect(l).toContain('<path');
+    const b = barChart([{ label: 'x', values: [{ series: 's', value: 50 }] }], { title: 'B', yRange: [0, 100] });
+    expect(b).toContain('x — s: 50');
+  });
+
+  it('writes report.md, self-contained report.html and chart files', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mtrl-report-'));
+    const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47]);
+    const out = writeReport(dir, {
+      title: 'Test run',
+      createdAt: '2026-01-01',
+      machine: 'test machine',
+      settings: { seed: 1 },
+      methods,
+      examples: [{ method: 'mt-rl', task: 'safety', imagesPng: [png], output: '<think>x</think><answer>yes</answer>', verdict: 'yes', label: 'yes', correct: true }],
+      findings: ['MT-RL loses on safety.'],
+    });
+    const md = readFileSync(out.markdown, 'utf8');
+    expect(md).toContain('## Out-of-distribution');
+    expect(md).toContain('| MT-RL | **70.0** |'); // position consistency table
+    const html = readFileSync(out.html, 'utf8');
+    expect(html).toContain('<table>');
+    expect(html).toContain('data:image/png;base64,');
+    expect(html).not.toMatch(/(src|href)="https?:/);
+    expect(out.charts.every((c) => existsSync(c))).toBe(true);
+  });
+});
