@@ -169,7 +169,7 @@ export function packBatch(inputs: readonly JudgeInput[], config: JudgeModelConfi
   let g = 0;
   let numLoss = 0;
   inputs.forEach((ex, b) => {
-    ex.images.forEach((im, i) => {
+    ex.images.forEach((im: RgbImage, i: number) => {
       const img = resizeImage(checkImage(im, C, fn, `inputs[${b}].images[${i}]`), S, C);
       pixels.set(img.data, g * S * S * C);
       for (let p = 0; p < P; p++) {
