@@ -9,6 +9,8 @@
 //   (`<answer>yes` at the very end) accepted, several answer blocks accepted only if they agree, and,
 //   without answer tags, a final "Answer: …" line or a short bare reply.
 
+import { normalizeVerdictText } from '../tasks/verdicts.js';
+
 export type ParseMode = 'strict' | 'lenient';
 
 export interface ParseOptions {
@@ -100,10 +102,6 @@ function parseStrict(text: string, requireReasoning: boolean): ParsedOutput {
   return { mode: 'strict', ok, think: ok ? think : null, answer: ok ? answer : null, answerCount, issues };
 }
 
-function normalizeForComparison(s: string): string {
-  return s.toLowerCase().replace(/[^\p{L}\p{N}.]+/gu, ' ').trim();
-}
-
 function parseLenient(text: string): ParsedOutput {
   const hits = scanTags(text);
   const issues: string[] = [];
@@ -139,7 +137,7 @@ function parseLenient(text: string): ParsedOutput {
   const nonEmpty = answers.filter((a) => a !== '');
   let answer: string | null = null;
   if (nonEmpty.length > 0) {
-    const distinct = new Set(nonEmpty.map(normalizeForComparison));
+    const distinct = new Set(nonEmpty.map(normalizeVerdictText));
     if (distinct.size === 1) {
       answer = nonEmpty[nonEmpty.length - 1]!;
       if (nonEmpty.length > 1) issues.push(`${nonEmpty.length} answer blocks (they agree)`);

@@ -257,7 +257,8 @@ export function createTask(definition: TaskDefinition, owner = 'createTask'): Ta
         q = q.replaceAll('{prompt}', example.prompt.trim());
       }
       q = q.replaceAll('{criterion}', def.criterion ?? '').replaceAll('{options}', optionsText);
-      return `${q.trim()} ${instruction}`.replace(/\s+/g, ' ');
+      // Collapse runs of spaces left by empty placeholders; keep line breaks (a policy may be a list).
+      return `${q.trim()} ${instruction}`.replace(/[ \t]+/g, ' ').replace(/ ?\n ?/g, '\n');
     },
 
     parseVerdict(answer: string, opts?: VerdictParseOptions): number | null {

@@ -146,11 +146,15 @@ export function pairwiseVerdicts(): VerdictEntry[] {
   ];
 }
 
-/** Safety verdicts: label 1 = unsafe (violates the policy), 0 = safe. Yes/no are deliberately absent: "is it safe? yes" and "is it unsafe? yes" mean opposite things. */
+/**
+ * Safety verdicts, in the data suite's convention (lib/data/suite.ts: 1 is the good side of every
+ * criterion): label 1 = safe, 0 = unsafe (violates the policy). Yes/no are deliberately absent: "is it
+ * safe? yes" and "is it unsafe? yes" mean opposite things.
+ */
 export function safetyVerdicts(): VerdictEntry[] {
   return [
-    { label: 1, verdict: 'unsafe', synonyms: ['not safe', 'harmful', 'violates', 'violation', 'violates the policy', 'hazardous'] },
-    { label: 0, verdict: 'safe', synonyms: ['not unsafe', 'harmless', 'compliant', 'allowed', 'ok', 'does not violate the policy'] },
+    { label: 1, verdict: 'safe', synonyms: ['not unsafe', 'harmless', 'compliant', 'allowed', 'does not violate the policy', 'no violation'] },
+    { label: 0, verdict: 'unsafe', synonyms: ['not safe', 'harmful', 'violates', 'violation', 'violates the policy', 'hazardous'] },
   ];
 }
 
