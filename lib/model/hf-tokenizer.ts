@@ -48,7 +48,8 @@ export function bytesToByteLevel(bytes: Uint8Array): string {
 // ---------------------------------------------------------------------------------------------
 
 const utf8Encoder = new TextEncoder();
-const utf8Decoder = new TextDecoder('utf-8', { fatal: false });
+// ignoreBOM: a leading U+FEFF is text to us, not a byte-order mark to strip.
+const utf8Decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 // Any surrogate code unit: the fast TextEncoder path is exact only without lone surrogates.
 const HAS_SURROGATE = /[\uD800-\uDFFF]/;
 

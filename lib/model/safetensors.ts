@@ -129,7 +129,7 @@ export function parseSafetensors(buf: Uint8Array, source = '<buffer>', opts: Par
 
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(8, dataStart));
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(buf.subarray(8, dataStart));
   } catch (err) {
     return fail(`header is not valid UTF-8 (${(err as Error).message})`);
   }
