@@ -1,0 +1,127 @@
+// Pretraining of the base vision-language model on the suite's caption/VQA corpus (never the judge
+// tasks' prompts): trains the byte-level BPE tokenizer, builds the model from a preset, and teaches it
+// to see and to follow instructions, including the <think>…</think><answer>…</answer> form on the
+// corpus's describe-then-answer items, so judge training starts from a model that can produce it.
+import { generateCorpusItem, type CorpusItem } from '../data/corpus.js';
+import { generateExamples, IN_DISTRIBUTION_TASKS, OOD_TASKS, type SuiteTask } from '../data/suite.js';
+import type { Seed } from '../data/rng.js';
+import { promptWithContinuation } from '../judge/encode.js';
+import { disposeBatch, type JudgeInput } from '../model/batch.js';
+import { trainBpe } from '../model/bpe-train.js';
+import { makeConfig, type JudgeModelConfig, type PresetName } from '../model/config.js';
+import { JudgeModel } from '../model/judge-model.js';
+import { clipGradNorm } from '../model/layers/ops.js';
+import { AdamW } from '../model/optimizer.js';
+import type { Tokenizer } from '../model/tokenizer.js';
+import { TaskRegistry } from '../tasks/registry.js';
+import { MetricsLog } from '../rl/training-log.js';
+import type { Device } from '../device.js';
+
+export interface PretrainOptions {
+  seed?: Seed;
+  /** Model preset or sizes (vocabSize and imageTokenId come from the tokenizer). Default 'tiny'. */
+  model?: PresetName | Partial<JudgeModelConfig>;
+  /** Tokenizer vocabulary size. Default 1024. */
+  vocabSize?: number;
+  /** Corpus items generated for training (cycled). Default 8000. */
+  corpusSize?: number;
+  steps?: number;
+  batchSize?: number;
+  learningRate?: number;
+  /** Image side of the generated corpus (the model resizes to its own size). Default 32. */
+  imageSize?: number;
+  device?: Device;
+  metricsFile?: string;
+  onStep?: (step: number, loss: number, tokensPerSecond: number) => void;
+  /** Checked between steps; returning true stops early (Ctrl-C). */
+  shouldStop?: () => boolean;
+}
+
+export interface PretrainResult {
+  model: JudgeModel;
+  tokenizer: Tokenizer;
+  steps: number;
+  finalLoss: number;
+  seconds: number;
+}
+
+const FORMAT_INSTRUCTION = 'Think in <think></think>, then answer in <answer></answer>.';
+
+/** The text a corpus item trains on: question (prompt, not scored) and the target (scored). */
+export function corpusTexts(item: CorpusItem): { prompt: string; target: string } {
+  if (item.kind === 'describe-answer') {
+    // "<caption> So the answer is: X." → the reasoning-then-verdict form judges use.
+    const m = /^(.*)\sSo the answer is: (.*?)\.?$/s.exec(item.answer);
+    const think = m ? m[1]! : item.answer;
+    const answer = m ? m[2]! : item.answer;
+    const question = (item.question ?? '').replace(/\s*Describe the image first, then answer\.?$/, '');
+    return { prompt: `${question} ${FORMAT_INSTRUCTION}`.trim(), target: `<think>${think}</think><answer>${answer}</answer>` };
+  }
+  return { prompt: item.question ?? '', target: item.answer };
+}
+
+/** Texts the tokenizer is trained on: the corpus plus the judge prompts and verdict formats (vocabulary only). */
+function tokenizerCorpus(seed: Seed, items: CorpusItem[]): string[] {
+  const texts: string[] = [];
+  for (const it of items) {
+    const t = corpusTexts(it);
+    texts.push(t.prompt, t.target);
+  }
+  const registry = new TaskRegistry();
+  for (const name of [...IN_DISTRIBUTION_TASKS, ...OOD_TASKS] as SuiteTask[]) {
+    const task = registry.get(name);
+    for (const ex of generateExamples(name, 'train', { seed, sizes: 'small', corpus: false }, 40)) {
+      texts.push(task.buildPrompt(ex));
+      for (const label of task.labels ?? []) texts.push(task.targetText(label, { reasoning: 'The image shows a red circle.' }));
+    }
+  }
+  return texts;
+}
+
+export function corpusInput(item: CorpusItem, tokenizer: Tokenizer): JudgeInput {
+  const t = corpusTexts(item);
+  const prompt: JudgeInput = { images: item.images, tokens: [tokenizer.bosId, ...tokenizer.encode(t.prompt, { parseSpecial: false })] };
+  return promptWithContinuation(prompt, [...tokenizer.encode(t.target), tokenizer.eosId]);
+}
+
+/** Trains the tokenizer and pretrains a fresh base model on the corpus. */
+export async function pretrainBase(opts: PretrainOptions = {}): Promise<PretrainResult> {
+  const seed = opts.seed ?? 0;
+  const n = opts.corpusSize ?? 8000;
+  const steps = opts.steps ?? 600;
+  const batchSize = opts.batchSize ?? 32;
+  const imageSize = opts.imageSize ?? 32;
+  const t0 = performance.now();
+  const items: CorpusItem[] = [];
+  for (let i = 0; i < n; i++) items.push(generateCorpusItem(seed, 'train', i, imageSize));
+  const tokenizer = trainBpe(tokenizerCorpus(seed, items), { vocabSize: opts.vocabSize ?? 1024 });
+  const config = makeConfig(opts.model ?? 'tiny', { vocabSize: tokenizer.vocabSize, imageTokenId: tokenizer.imageId });
+  const model = new JudgeModel(config, { device: opts.device ?? 'cpu', seed: typeof seed === 'number' ? seed : 0 });
+  const lr = opts.learningRate ?? 2e-3;
+  const optimizer = new AdamW(model.parameters(), {
+    lr: { kind: 'cosine', lr, warmupSteps: Math.min(50, Math.floor(steps / 10)), totalSteps: steps, minLrRatio: 0.1 },
+    weightDecay: 0.01,
+  });
+  const log = new MetricsLog(opts.metricsFile);
+  let finalLoss = NaN;
+  let done = 0;
+  for (let step = 0; step < steps; step++) {
+    if (opts.shouldStop?.()) break;
+    const ts = performance.now();
+    const batchItems = Array.from({ length: batchSize }, (_, j) => items[(step * batchSize + j) % n]!);
+    const b = model.batch(batchItems.map((it) => corpusInput(it, tokenizer)));
+    model.zeroGrad();
+    const r = model.nllBackward(b);
+    disposeBatch(b);
+    const norm = clipGradNorm(model.parameters().map((p) => p.grad), 1.0);
+    if (Number.isFinite(r.loss) && Number.isFinite(norm)) optimizer.step();
+    model.zeroGrad();
+    finalLoss = r.loss;
+    done = step + 1;
+    const tps = r.tokens / ((performance.now() - ts) / 1000);
+    log.write({ type: 'pretrain', step: done, loss: r.loss, gradNorm: norm, lr: optimizer.currentLr, tokensPerSecond: tps });
+    opts.onStep?.(done, r.loss, tps);
+    if (done % 25 === 0) await new Promise((res) => setImmediate(res)); // let signals and progress bars through
+  }
+  return { model, tokenizer, steps: done, finalLoss, seconds: (performance.now() - t0) / 1000 };
+}
