@@ -179,7 +179,12 @@ export function translateOnigRegex(pattern: string): string {
     if (inClass) {
       if (c === '[') inClass++;
       else if (c === ']') inClass--;
-      if (ci > 0 && /[a-zA-Z]/.test(c)) out += c.toLowerCase() + c.toUpperCase();
+      const hi = pattern[i + 2];
+      if (ci > 0 && /[a-zA-Z]/.test(c) && pattern[i + 1] === '-' && hi !== undefined && /[a-zA-Z]/.test(hi)) {
+        // A letter range under (?i:): both cases of the range (a-c → a-cA-C).
+        out += `${c.toLowerCase()}-${hi.toLowerCase()}${c.toUpperCase()}-${hi.toUpperCase()}`;
+        i += 2;
+      } else if (ci > 0 && /[a-zA-Z]/.test(c)) out += c.toLowerCase() + c.toUpperCase();
       else out += c;
       continue;
     }
