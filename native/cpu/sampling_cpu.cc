@@ -1,0 +1,152 @@
+// CPU token sampling, fast path: O(V) per row without sorting the vocabulary. The top-k / top-p
+// cut is found by a threshold search: one histogram of the row over 255 buckets of the scaled logit
+// z (width 1/8, plus one bucket for the negligible tail) with counts and exact integer masses, then
+// only the bucket holding the cut is examined: sorted when small, otherwise narrowed by up to four
+// 8-bit radix levels over the order key (the last level leaves equal logits, ordered by token id).
+// Rows run in parallel (OpenMP); the per-element loops are SIMD (sampling_passes_cpu.cc).
+#include <algorithm>
+#include <array>
+
+#include "mtrl/sampling.h"
+
+namespace mtrl::cpu {
+namespace {
+using namespace sampling_detail;
+
+enum class Mode { Count, Mass };
+
+constexpr int kBuckets = 255;          // level-0 buckets 0..254 (255 marks -inf tokens)
+constexpr size_t kSortBelow = 2048;    // candidate lists this small are simply sorted
+
+struct ListCut {
+  uint64_t count = 0, mass = 0;
+  int32_t last = 0;
+};
+
+inline bool order_before(const float* y, int32_t a, int32_t b) { return y[a] > y[b] || (y[a] == y[b] && a < b); }
+
+// Finds, within `list` (token ids in id order, one contiguous stretch of the sampling order), the
+// kept prefix: `t` tokens (Count) or the tokens whose mass before them is < t (Mass, t >= 1).
+ListCut resolve_list(std::vector<int32_t>& list, Mode mode, uint64_t t, const float* y, const float* w, float two_pow_s) {
+  ListCut before;
+  for (int shift = 24; shift >= 0 && list.size() > kSortBelow; shift -= 8) {
+    std::array<uint64_t, 256> cnt{}, mass{};
+    for (int32_t i : list) {
+      uint32_t d = (sample_desc_key(y[i]) >> shift) & 255u;
+      ++cnt[d];
+      mass[d] += sample_fixed(w[i], two_pow_s);
+    }
+    int d = 0;
+    for (; d < 255; ++d) {
+      if (mode == Mode::Count ? cnt[d] >= t : mass[d] >= t) break;
+      t -= mode == Mode::Count ? cnt[d] : mass[d];
+      before.count += cnt[d];
+      before.mass += mass[d];
+    }
+    size_t o = 0;
+    for (int32_t i : list)
+      if (static_cast<int>((sample_desc_key(y[i]) >> shift) & 255u) == d) list[o++] = i;
+    list.resize(o);
+    if (shift == 0) {
+      // Every survivor has the same logit, hence the same weight; the order among them is by id.
+      uint64_t q = sample_fixed(w[list[0]], two_pow_s);
+      uint64_t n = mode == Mode::Count ? t : (q > 0 ? (t + q - 1) / q : list.size());
+      n = std::min<uint64_t>(n, list.size());
+      return ListCut{before.count + n, before.mass + n * q, list[n - 1]};
+    }
+  }
+  std::sort(list.begin(), list.end(), [&](int32_t a, int32_t b) { return order_before(y, a, b); });
+  uint64_t n = 0, mass = 0;
+  if (mode == Mode::Count) {
+    n = std::min<uint64_t>(t, list.size());
+    for (uint64_t j = 0; j < n; ++j) mass += sample_fixed(w[list[j]], two_pow_s);
+  } else {
+    for (; n < list.size() && mass < t; ++n) mass += sample_fixed(w[list[n]], two_pow_s);
+  }
+  if (n == 0) n = 1, mass = sample_fixed(w[list[0]], two_pow_s);  // unreachable for valid targets
+  return ListCut{before.count + n, before.mass + mass, list[n - 1]};
+}
+
+struct Histogram {
+  std::array<uint64_t, kBuckets> cnt{}, mass{};
+};
+
+// The prefix of the order selected by `mode`/`target` among the finite tokens that are at or
+// before `prev` (when given).
+Cut resolve(const Histogram& h, Mode mode, uint64_t target, const Cut* prev, const RowState& st, RowWork& wk) {
+  uint64_t cc = 0, cm = 0;
+  int last = prev ? prev->bucket : kBuckets - 1;
+  int b = 0;
+  for (; b <= last; ++b) {
+    uint64_t c = h.cnt[b], m = h.mass[b];
+    if (prev && b == prev->bucket) c = prev->count - prev->count_before, m = prev->mass - prev->mass_before;
+    if (mode == Mode::Count ? cc + c >= target : cm + m >= target) break;
+    cc += c;
+    cm += m;
+  }
+  if (b > last) return prev ? *prev : Cut{};  // target beyond the eligible set: keep it all
+  wk.list.clear();
+  const uint8_t* bucket = wk.bucket.data();
+  const float* y = st.y;
+  for (int64_t i = 0; i < st.vocab; ++i) {
+    if (bucket[i] != b) continue;
+    if (prev && !(y[i] > prev->y || (y[i] == prev->y && i <= prev->id))) continue;
+    wk.list.push_back(static_cast<int32_t>(i));
+  }
+  ListCut lc = resolve_list(wk.list, mode, mode == Mode::Count ? target - cc : target - cm, y, wk.w.data(), st.two_pow_s);
+  Cut cut;
+  cut.active = true;
+  cut.id = lc.last;
+  cut.y = y[lc.last];
+  cut.count = cc + lc.count;
+  cut.mass = cm + lc.mass;
+  cut.bucket = b;
+  cut.count_before = cc;
+  cut.mass_before = cm;
+  return cut;
+}
+
+Cut find_cut(const SampleRow& p, const RowState& st, RowWork& wk) {
+  bool need_k = p.top_k > 0 && p.top_k < st.finite;
+  bool need_p = p.top_p < 1.0;
+  if (!need_k && !need_p) return Cut{};
+  Histogram h;
+  const uint8_t* bucket = wk.bucket.data();
+  const float* w = wk.w.data();
+  for (int64_t i = 0; i < st.vocab; ++i) {
+    uint8_t b = bucket[i];
+    if (b == 255) continue;
+    ++h.cnt[b];
+    h.mass[b] += sample_fixed(w[i], st.two_pow_s);
+  }
+  Cut ck;
+  if (need_k) ck = resolve(h, Mode::Count, static_cast<uint64_t>(p.top_k), nullptr, st, wk);
+  if (!need_p) return ck;
+  uint64_t q_k = need_k ? ck.mass : st.q_all;
+  return resolve(h, Mode::Mass, sample_top_p_threshold(p.top_p, q_k), need_k ? &ck : nullptr, st, wk);
+}
+
+}  // namespace
+
+void sample_tokens(const Tensor& logits, const Tensor* history, const std::vector<SampleRow>& rows, uint64_t seed,
+                   uint64_t offset, SampleResult& out) {
+  int64_t B = logits.dim(0), V = logits.dim(1);
+  int64_t L = history ? history->dim(1) : 0;
+  size_t esz = dtype_size(logits.dtype);
+  const uint8_t* base = static_cast<const uint8_t*>(logits.raw());
+  const int32_t* hist = history ? history->ptr<int32_t>() : nullptr;
+  for_each_row(B, [&](int64_t r, RowWork& wk) {
+    const SampleRow& p = rows[r];
+    RowState st;
+    bool filters = !p.greedy && ((p.top_k > 0 && p.top_k < V) || p.top_p < 1.0);
+    if (!prepare_row(base + r * V * esz, logits.dtype, V, p, hist ? hist + r * L : nullptr, L, filters, wk, st)) {
+      out.status[r] = st.status;
+      out.bad_index[r] = st.bad_index;
+      return;
+    }
+    Cut cut = p.greedy ? Cut{} : find_cut(p, st, wk);
+    finish_row(p, st, wk, cut, seed, offset, &out.tokens[r], &out.logprobs[r], &out.raw_logprobs[r]);
+  });
+}
+
+}  // namespace mtrl::cpu
