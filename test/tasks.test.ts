@@ -6,7 +6,6 @@ import { SAFETY_POLICY } from '../lib/data/hazard.js';
 import {
   TaskRegistry,
   VerdictVocabulary,
-  createTask,
   normalizeVerdictText,
   swapPair,
   IN_DISTRIBUTION_TASKS,

@@ -18,7 +18,10 @@ function pearsonUnchecked(x: ArrayLike<number>, y: ArrayLike<number>): number {
   if (n < 2) return NaN;
   let mx = 0;
   let my = 0;
-  for (let i = 0; i < n; i++) (mx += x[i]!), (my += y[i]!);
+  for (let i = 0; i < n; i++) {
+    mx += x[i]!;
+    my += y[i]!;
+  }
   mx /= n;
   my /= n;
   // Two-pass (centred) sums: stable for ratings far from 0.

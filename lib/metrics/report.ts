@@ -71,7 +71,10 @@ export function taskReport(input: TaskPredictions): TaskReportRow {
     const xs: number[] = [];
     const ys: number[] = [];
     judge.forEach((j, i) => {
-      if (j !== null) xs.push(j), ys.push(human[i]!);
+      if (j !== null) {
+        xs.push(j);
+        ys.push(human[i]!);
+      }
     });
     row.pearson = pearson(xs, ys);
     row.spearman = spearman(xs, ys);

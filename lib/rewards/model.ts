@@ -174,7 +174,11 @@ export class RewardModel {
     const summarize = (vals: RewardValue[]): ComponentSummary => {
       let s = 0;
       let n = 0;
-      for (const v of vals) if (v !== null) (s += v), n++;
+      for (const v of vals) {
+        if (v === null) continue;
+        s += v;
+        n++;
+      }
       return { mean: n > 0 ? s / n : NaN, count: n };
     };
     const summary: Record<string, ComponentSummary> = {};

@@ -117,7 +117,10 @@ export function computeAdvantages(rewards: ArrayLike<number | null>, opts: Advan
     for (let j = 0; j < G; j++) {
       const r = rewards[g * G + j];
       if (r === null || r === undefined) numNull++;
-      else vals.push(r), allValid.push(r);
+      else {
+        vals.push(r);
+        allValid.push(r);
+      }
     }
     const { mean, std } = meanStd(vals);
     groupMean[g] = mean;
