@@ -267,6 +267,10 @@ describe('RewardModel: weights, gates, nulls, custom and async rewards', () => {
     expect(b.components).toEqual({ accuracy: [1, 1], format: [1, null] });
     expect(b.totals[0]).toBeCloseTo(1, 15);
     expect(b.totals[1]).toBe(1);
+    expect(b.byTask).toEqual({
+      naturalness: { total: { mean: expect.closeTo(1, 15), count: 1 }, components: { accuracy: { mean: 1, count: 1 }, format: { mean: 1, count: 1 } } },
+      bright: { total: { mean: 1, count: 1 }, components: { accuracy: { mean: 1, count: 1 } } },
+    });
   });
 
   it('custom names in specs resolve through `custom`; combineRewards is the one-shot form', async () => {
@@ -277,6 +281,8 @@ describe('RewardModel: weights, gates, nulls, custom and async rewards', () => {
   it('bad components and values give errors that name them', async () => {
     expect(() => componentFromSpec({ name: 'acuracy' })).toThrow(/unknown reward "acuracy" \(built-in: format, accuracy, composite/);
     expect(() => componentFromSpec({ name: 'accuracy', params: { mode: 'strict' } })).toThrow(/reward "accuracy": unknown param "mode" \(known: parse\)/);
+    expect(() => componentFromSpec({ name: 'lengthLimit', weight: 0.5, params: { maxTokens: 9 } })).toThrow(/reward "lengthLimit" is a gate .* it takes no weight, got 0\.5/);
+    expect(componentFromSpec({ name: 'lengthLimit', gate: false, weight: 0.5, params: { maxTokens: 9 } })).toMatchObject({ gate: false, weight: 0.5 });
     expect(() => componentFromSpec({ name: 'lengthLimit', params: {} })).toThrow(/lengthLimitReward: maxTokens: expected a positive integer/);
     expect(() => new RewardModel({ components: [{ name: 'format' }, { name: 'format' }] })).toThrow(/component name "format" is used twice/);
     expect(() => new RewardModel({ components: [{ name: 'x', fn: () => 1, weight: NaN }] })).toThrow(/\("x"\)\.weight: expected a finite number/);

@@ -203,14 +203,18 @@ const BUILTIN_PARAMS: Readonly<Record<string, readonly string[]>> = {
 
 /**
  * Resolves a plain spec to a component. `spec.name` is a built-in name, or any name when `custom`
- * provides its function. Gates default to `lengthLimit`.
+ * provides its function. `lengthLimit` is a gate unless `gate: false` says otherwise.
  */
 export function componentFromSpec(spec: RewardSpec, custom: Readonly<Record<string, RewardFn>> = {}): RewardComponent {
   if (spec === null || typeof spec !== 'object' || typeof spec.name !== 'string') {
     throw new TypeError(`componentFromSpec: spec: expected { name, weight?, gate?, params? }, got ${JSON.stringify(spec)}`);
   }
+  const gate = spec.gate ?? spec.name === 'lengthLimit';
+  if (gate && spec.weight !== undefined && spec.weight !== 1) {
+    throw new TypeError(`componentFromSpec: reward "${spec.name}" is a gate (it multiplies the total); it takes no weight, got ${spec.weight}`);
+  }
   const fn = custom[spec.name];
-  if (fn !== undefined) return { name: spec.name, fn, weight: spec.weight ?? 1, gate: spec.gate ?? false };
+  if (fn !== undefined) return { name: spec.name, fn, weight: spec.weight ?? 1, gate };
   const make = BUILTIN_REWARDS[spec.name];
   if (make === undefined) {
     throw new RangeError(`componentFromSpec: unknown reward "${spec.name}" (built-in: ${Object.keys(BUILTIN_REWARDS).join(', ')}; or pass its function as a custom reward)`);
@@ -221,5 +225,5 @@ export function componentFromSpec(spec: RewardSpec, custom: Readonly<Record<stri
       throw new TypeError(`componentFromSpec: reward "${spec.name}": unknown param "${k}" (known: ${BUILTIN_PARAMS[spec.name]!.join(', ')})`);
     }
   }
-  return { name: spec.name, fn: make(params), weight: spec.weight ?? 1, gate: spec.gate ?? spec.name === 'lengthLimit' };
+  return { name: spec.name, fn: make(params), weight: spec.weight ?? 1, gate };
 }

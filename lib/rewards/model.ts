@@ -46,6 +46,8 @@ export interface RewardBatch {
   summary: Record<string, ComponentSummary>;
   /** Mean and count of the non-null totals. */
   totalSummary: ComponentSummary;
+  /** The same summaries per task name (for "reward per task and per component" logs). */
+  byTask: Record<string, { total: ComponentSummary; components: Record<string, ComponentSummary> }>;
 }
 
 function isComponent(c: ComponentLike): c is RewardComponent {
@@ -183,7 +185,22 @@ export class RewardModel {
     };
     const summary: Record<string, ComponentSummary> = {};
     for (const n of names) summary[n] = summarize(components[n]!);
-    return { totals, components, names, summary, totalSummary: summarize(totals) };
+    const byTask: RewardBatch['byTask'] = {};
+    const rowsOf = new Map<string, number[]>();
+    inputs.forEach((x, i) => {
+      const rows = rowsOf.get(x.task.name) ?? [];
+      rows.push(i);
+      rowsOf.set(x.task.name, rows);
+    });
+    for (const [task, rows] of rowsOf) {
+      const comps: Record<string, ComponentSummary> = {};
+      for (const n of names) {
+        const s = summarize(rows.map((i) => components[n]![i]!));
+        if (s.count > 0) comps[n] = s;
+      }
+      byTask[task] = { total: summarize(rows.map((i) => totals[i]!)), components: comps };
+    }
+    return { totals, components, names, summary, totalSummary: summarize(totals), byTask };
   }
 
   /** Scores a batch; components may be async. */
