@@ -1,0 +1,351 @@
+// Typed wrappers for the model ops (forward and backward): RMSNorm, LayerNorm, RoPE, SwiGLU, GELU,
+// in-place add / bias / row sums, embedding gather + scatter-add, patch embedding, AdamW and the
+// global gradient norm with clipping. Activations and parameters are f32 or bf16 (one dtype per
+// call), statistics f32, ids i32; every op runs on the device of its tensors (cpu or cuda:N).
+// Parameter gradients overwrite, or add into a given tensor with `accumulate: true`; every
+// reduction is deterministic (same bits whatever the thread count).
+import { native, type NativeCore, type NativeTensorHandle } from '../native.js';
+import { Tensor } from '../tensor.js';
+
+type H = NativeTensorHandle;
+type Opts = Record<string, unknown>;
+
+interface ModelOpsNative {
+  rmsnormForward(x: H, w: H, o: Opts): { y: H; rstd: H };
+  rmsnormBackward(dy: H, x: H, w: H, rstd: H, o: Opts): { dx: H; dw: H };
+  layernormForward(x: H, w: H, b: H, o: Opts): { y: H; mean: H; rstd: H };
+  layernormBackward(dy: H, x: H, w: H, mean: H, rstd: H, o: Opts): { dx: H; dw: H; db: H };
+  rope(x: H, positions: H, o: Opts): H;
+  swigluForward(gate: H, up: H, o: Opts): H;
+  swigluBackward(dout: H, gate: H, up: H, o: Opts): { dgate: H; dup: H };
+  geluForward(x: H, o: Opts): H;
+  geluBackward(dout: H, x: H, o: Opts): H;
+  addInPlace(a: H, b: H, alpha: number): H;
+  addBias(x: H, bias: H): H;
+  sumRows(x: H, o: Opts): H;
+  embeddingForward(ids: H, table: H, o: Opts): H;
+  embeddingBackward(dout: H, ids: H, o: Opts): H;
+  patchEmbed(image: H, o: Opts): H;
+  patchEmbedBackward(dpatches: H, imageShape: readonly number[], o: Opts): H;
+  adamwStep(param: H, grad: H, m: H, v: H, o: Opts): void;
+  sumSquares(x: H): number;
+  gradNorm(tensors: H[]): number;
+  clipGradNorm(tensors: H[], maxNorm: number): number;
+}
+
+function n(): NativeCore & ModelOpsNative {
+  return native() as NativeCore & ModelOpsNative;
+}
+
+function h(t: unknown, fn: string, arg: string): H {
+  if (!(t instanceof Tensor)) throw new TypeError(`${fn}: ${arg} must be a Tensor, got ${t === null ? 'null' : typeof t}`);
+  return t.handle;
+}
+function oh(t: unknown, fn: string, arg: string): H | undefined {
+  return t === undefined || t === null ? undefined : h(t, fn, arg);
+}
+function opts<T extends object>(o: T | undefined, fn: string): T {
+  if (o === undefined) return {} as T;
+  if (o === null || typeof o !== 'object') throw new TypeError(`${fn}: options must be an object, got ${o === null ? 'null' : typeof o}`);
+  return o;
+}
+/** The caller's tensor when one was given (identity kept), else a wrapper of the fresh native result. */
+function res(given: Tensor | undefined, handle: H): Tensor {
+  return given ?? Tensor.fromHandle(handle);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Normalisation
+
+export interface RmsnormForwardOpts {
+  /** Added to mean(x²) (default 1e-6). */
+  eps?: number;
+  out?: Tensor;
+  rstd?: Tensor;
+}
+/** y = x · rstd · w over the last dim; rstd (x.shape[:-1], f32) is what the backward pass needs. */
+export function rmsnormForward(x: Tensor, w: Tensor, o?: RmsnormForwardOpts): { y: Tensor; rstd: Tensor } {
+  const fn = 'rmsnormForward';
+  const p = opts(o, fn);
+  const r = n().rmsnormForward(h(x, fn, 'x'), h(w, fn, 'w'), { eps: p.eps, out: oh(p.out, fn, 'out'), rstd: oh(p.rstd, fn, 'rstd') });
+  return { y: res(p.out, r.y), rstd: res(p.rstd, r.rstd) };
+}
+
+export interface ParamGradOpts {
+  dx?: Tensor;
+  dw?: Tensor;
+  /** Add the parameter gradients into the given dw (and db) instead of overwriting them. */
+  accumulate?: boolean;
+}
+export function rmsnormBackward(dy: Tensor, x: Tensor, w: Tensor, rstd: Tensor, o?: ParamGradOpts): { dx: Tensor; dw: Tensor } {
+  const fn = 'rmsnormBackward';
+  const p = opts(o, fn);
+  const r = n().rmsnormBackward(h(dy, fn, 'dy'), h(x, fn, 'x'), h(w, fn, 'w'), h(rstd, fn, 'rstd'), {
+    dx: oh(p.dx, fn, 'dx'),
+    dw: oh(p.dw, fn, 'dw'),
+    accumulate: p.accumulate,
+  });
+  return { dx: res(p.dx, r.dx), dw: res(p.dw, r.dw) };
+}
+
+export interface LayernormForwardOpts {
+  /** Added to the variance (default 1e-5). */
+  eps?: number;
+  out?: Tensor;
+  mean?: Tensor;
+  rstd?: Tensor;
+}
+/** y = (x − mean) · rstd · w + b over the last dim (biased variance, like torch.nn.LayerNorm). */
+export function layernormForward(
+  x: Tensor,
+  w: Tensor,
+  b: Tensor,
+  o?: LayernormForwardOpts,
+): { y: Tensor; mean: Tensor; rstd: Tensor } {
+  const fn = 'layernormForward';
+  const p = opts(o, fn);
+  const r = n().layernormForward(h(x, fn, 'x'), h(w, fn, 'w'), h(b, fn, 'b'), {
+    eps: p.eps,
+    out: oh(p.out, fn, 'out'),
+    mean: oh(p.mean, fn, 'mean'),
+    rstd: oh(p.rstd, fn, 'rstd'),
+  });
+  return { y: res(p.out, r.y), mean: res(p.mean, r.mean), rstd: res(p.rstd, r.rstd) };
+}
+
+export function layernormBackward(
+  dy: Tensor,
+  x: Tensor,
+  w: Tensor,
+  mean: Tensor,
+  rstd: Tensor,
+  o?: ParamGradOpts & { db?: Tensor },
+): { dx: Tensor; dw: Tensor; db: Tensor } {
+  const fn = 'layernormBackward';
+  const p = opts(o, fn);
+  const r = n().layernormBackward(h(dy, fn, 'dy'), h(x, fn, 'x'), h(w, fn, 'w'), h(mean, fn, 'mean'), h(rstd, fn, 'rstd'), {
+    dx: oh(p.dx, fn, 'dx'),
+    dw: oh(p.dw, fn, 'dw'),
+    db: oh(p.db, fn, 'db'),
+    accumulate: p.accumulate,
+  });
+  return { dx: res(p.dx, r.dx), dw: res(p.dw, r.dw), db: res(p.db, r.db) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// RoPE
+
+export interface RopeOpts {
+  /** Frequency base θ (default 10000): pair i turns by pos · θ^(−2i/rotaryDim). */
+  base?: number;
+  /** Leading dims of D that rotate (even; default D); the rest pass through. */
+  rotaryDim?: number;
+  /** Pairs (2i, 2i+1) (GPT-J / Meta Llama) instead of (i, i + rotaryDim/2) (GPT-NeoX / HF Llama). */
+  interleaved?: boolean;
+  out?: Tensor;
+  /** Rotate x itself (ignores out). */
+  inPlace?: boolean;
+}
+
+function ropeCall(fn: string, x: Tensor, positions: Tensor, o: RopeOpts | undefined, inverse: boolean): Tensor {
+  const p = opts(o, fn);
+  const hd = n().rope(h(x, fn, 'x'), h(positions, fn, 'positions'), {
+    base: p.base,
+    rotaryDim: p.rotaryDim,
+    interleaved: p.interleaved,
+    inverse,
+    inPlace: p.inPlace,
+    out: p.inPlace ? undefined : oh(p.out, fn, 'out'),
+  });
+  return p.inPlace ? x : res(p.out, hd);
+}
+
+/**
+ * Rotary embedding of x (B, S, H, D). positions (i32): (B,) start offsets — row b's token s is at
+ * offsets[b] + s, so decode passes the cache length — or (B, S) explicit positions.
+ */
+export function ropeForward(x: Tensor, positions: Tensor, o?: RopeOpts): Tensor {
+  return ropeCall('ropeForward', x, positions, o, false);
+}
+/** Gradient of ropeForward: the inverse rotation of dy (same options and positions). */
+export function ropeBackward(dy: Tensor, positions: Tensor, o?: RopeOpts): Tensor {
+  return ropeCall('ropeBackward', dy, positions, o, true);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Activations
+
+/** silu(gate) · up (same shapes). */
+export function swigluForward(gate: Tensor, up: Tensor, o?: { out?: Tensor }): Tensor {
+  const fn = 'swigluForward';
+  const p = opts(o, fn);
+  return res(p.out, n().swigluForward(h(gate, fn, 'gate'), h(up, fn, 'up'), { out: oh(p.out, fn, 'out') }));
+}
+/** dgate may be dout itself (overwritten in place); it must not be gate or up. */
+export function swigluBackward(
+  dout: Tensor,
+  gate: Tensor,
+  up: Tensor,
+  o?: { dgate?: Tensor; dup?: Tensor },
+): { dgate: Tensor; dup: Tensor } {
+  const fn = 'swigluBackward';
+  const p = opts(o, fn);
+  const r = n().swigluBackward(h(dout, fn, 'dout'), h(gate, fn, 'gate'), h(up, fn, 'up'), {
+    dgate: oh(p.dgate, fn, 'dgate'),
+    dup: oh(p.dup, fn, 'dup'),
+  });
+  return { dgate: res(p.dgate, r.dgate), dup: res(p.dup, r.dup) };
+}
+
+/** GELU, tanh approximation (PyTorch approximate='tanh'). */
+export function geluForward(x: Tensor, o?: { out?: Tensor }): Tensor {
+  const fn = 'geluForward';
+  const p = opts(o, fn);
+  return res(p.out, n().geluForward(h(x, fn, 'x'), { out: oh(p.out, fn, 'out') }));
+}
+export function geluBackward(dout: Tensor, x: Tensor, o?: { dx?: Tensor }): Tensor {
+  const fn = 'geluBackward';
+  const p = opts(o, fn);
+  return res(p.dx, n().geluBackward(h(dout, fn, 'dout'), h(x, fn, 'x'), { dx: oh(p.dx, fn, 'dx') }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// BLAS-1 and reductions
+
+/** a += alpha · b in place (residual adds, gradient accumulation); returns a. */
+export function addInPlace(a: Tensor, b: Tensor, alpha = 1): Tensor {
+  const fn = 'addInPlace';
+  if (typeof alpha !== 'number') throw new TypeError(`${fn}: alpha must be a number, got ${typeof alpha}`);
+  n().addInPlace(h(a, fn, 'a'), h(b, fn, 'b'), alpha);
+  return a;
+}
+/** x (..., D) += bias (D,) on every row, in place; returns x. */
+export function addBias(x: Tensor, bias: Tensor): Tensor {
+  const fn = 'addBias';
+  n().addBias(h(x, fn, 'x'), h(bias, fn, 'bias'));
+  return x;
+}
+/** Σ over rows of x (..., D) → (D,) (a bias gradient); `accumulate` adds into `out`. */
+export function sumRows(x: Tensor, o?: { out?: Tensor; accumulate?: boolean }): Tensor {
+  const fn = 'sumRows';
+  const p = opts(o, fn);
+  return res(p.out, n().sumRows(h(x, fn, 'x'), { out: oh(p.out, fn, 'out'), accumulate: p.accumulate }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Embedding
+
+/** Rows of table (V, D) picked by ids (i32, any shape) → (...ids.shape, D). Ids outside [0, V) throw. */
+export function embeddingForward(ids: Tensor, table: Tensor, o?: { out?: Tensor }): Tensor {
+  const fn = 'embeddingForward';
+  const p = opts(o, fn);
+  return res(p.out, n().embeddingForward(h(ids, fn, 'ids'), h(table, fn, 'table'), { out: oh(p.out, fn, 'out') }));
+}
+/**
+ * Scatter-add of dout (...ids.shape, D) into dtable (V, D), each row summed in token order
+ * (deterministic). Give `dtable` (with `accumulate` to add into it) or `vocabSize`.
+ */
+export function embeddingBackward(
+  dout: Tensor,
+  ids: Tensor,
+  o: { dtable?: Tensor; vocabSize?: number; accumulate?: boolean },
+): Tensor {
+  const fn = 'embeddingBackward';
+  const p = opts(o, fn);
+  const r = n().embeddingBackward(h(dout, fn, 'dout'), h(ids, fn, 'ids'), {
+    dtable: oh(p.dtable, fn, 'dtable'),
+    vocabSize: p.vocabSize,
+    accumulate: p.accumulate,
+  });
+  return res(p.dtable, r);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Patch embedding
+
+export interface PatchEmbedOpts {
+  patchSize: number;
+  /** Values become x · scale + shift. Defaults: u8 images 1/127.5 and −1 (→ [−1, 1]); f32 images 1 and 0. */
+  scale?: number;
+  shift?: number;
+  /** Output dtype when `out` is not given (default f32). */
+  dtype?: 'f32' | 'bf16';
+  out?: Tensor;
+}
+/**
+ * Image (B, H, W, C), u8 or f32, → patch vectors (B, (H/P)·(W/P), P·P·C): patches in row-major grid
+ * order, each flattened as (py, px, c). H and W must be multiples of P.
+ */
+export function patchEmbed(image: Tensor, o: PatchEmbedOpts): Tensor {
+  const fn = 'patchEmbed';
+  const p = opts(o, fn);
+  return res(
+    p.out,
+    n().patchEmbed(h(image, fn, 'image'), { patchSize: p.patchSize, scale: p.scale, shift: p.shift, dtype: p.dtype, out: oh(p.out, fn, 'out') }),
+  );
+}
+/**
+ * Gradient of patchEmbed for an f32 image of `imageShape` (B, H, W, C): dpatches · scale laid back
+ * out as an image. (u8 images are data and have no gradient.)
+ */
+export function patchEmbedBackward(
+  dpatches: Tensor,
+  imageShape: readonly number[],
+  o: { patchSize: number; scale?: number; dimage?: Tensor },
+): Tensor {
+  const fn = 'patchEmbedBackward';
+  const p = opts(o, fn);
+  return res(p.dimage, n().patchEmbedBackward(h(dpatches, fn, 'dpatches'), imageShape, { patchSize: p.patchSize, scale: p.scale, dimage: oh(p.dimage, fn, 'dimage') }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Optimiser and gradient norms
+
+export interface AdamWOpts {
+  lr?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  /** Decoupled weight decay (default 0.01): p ← p · (1 − lr · weightDecay) before the Adam update. */
+  weightDecay?: number;
+  /** The step being taken, starting at 1 (bias correction uses it). */
+  step: number;
+  /** Multiplies the gradient first (e.g. a clipping coefficient or 1/accumulation steps). */
+  gradScale?: number;
+}
+/** One AdamW step in place on param, m and v (all f32, one shape), PyTorch torch.optim.AdamW semantics. */
+export function adamwStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, o: AdamWOpts): void {
+  const fn = 'adamwStep';
+  const p = opts(o, fn);
+  n().adamwStep(h(param, fn, 'param'), h(grad, fn, 'grad'), h(m, fn, 'm'), h(v, fn, 'v'), {
+    lr: p.lr,
+    beta1: p.beta1,
+    beta2: p.beta2,
+    eps: p.eps,
+    weightDecay: p.weightDecay,
+    step: p.step,
+    gradScale: p.gradScale,
+  });
+}
+
+/** Σ x² (float64, fixed summation order). */
+export function sumSquares(x: Tensor): number {
+  return n().sumSquares(h(x, 'sumSquares', 'x'));
+}
+
+function handles(ts: unknown, fn: string): H[] {
+  if (!Array.isArray(ts)) throw new TypeError(`${fn}: tensors must be an array of Tensors`);
+  return ts.map((t, i) => h(t, fn, `tensors[${i}]`));
+}
+/** Global L2 norm over all the tensors (as if concatenated). */
+export function gradNorm(tensors: readonly Tensor[]): number {
+  return n().gradNorm(handles(tensors, 'gradNorm'));
+}
+/**
+ * torch.nn.utils.clip_grad_norm_: when the global norm exceeds maxNorm, scales every tensor in place
+ * by maxNorm / (norm + 1e-6). Returns the norm before clipping; a NaN/Inf norm scales nothing — skip
+ * the step.
+ */
+export function clipGradNorm(tensors: readonly Tensor[], maxNorm: number): number {
+  return n().clipGradNorm(handles(tensors, 'clipGradNorm'), maxNorm);
+}
