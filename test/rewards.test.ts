@@ -99,6 +99,8 @@ describe('parseJudgeOutput (lenient)', () => {
     expect(len('<think>smooth</think> yes').answer).toBe('yes');
     expect(len('I think that this image is natural because the colours are smooth').answer).toBeNull();
     expect(len('<think>never closed and no answer').answer).toBeNull();
+    expect(len('<think>never closed. Answer: no').answer).toBe('no');
+    expect(len('<think>the answer: yes, surely</think> No.').answer).toBe('No.'); // not read from inside the reasoning
     expect(len('<think>a</think><answer></answer>').answer).toBeNull();
   });
 });

@@ -149,10 +149,12 @@ function parseLenient(text: string): ParsedOutput {
   } else if (answers.length > 0) {
     issues.push('empty answer');
   } else {
-    // No answer tags: a final "Answer: …" line, else a short bare reply after the reasoning.
+    // No answer tags: a final "Answer: …" line, else a short bare reply after the reasoning. Both are
+    // looked for after a closed think block, so "the answer: maybe" inside the reasoning is not read.
     const lastThinkClose = [...hits].reverse().find((h) => h.name === 'think' && h.close);
-    const rest = (lastThinkClose !== undefined ? text.slice(lastThinkClose.end) : thinkOpenIdx >= 0 ? '' : text).trim();
-    const lines = [...text.matchAll(/(?:final answer|answer|verdict)\s*[:：]\s*([^\n]+)/gi)];
+    const region = lastThinkClose !== undefined ? text.slice(lastThinkClose.end) : text;
+    const rest = (lastThinkClose !== undefined || thinkOpenIdx < 0 ? region : '').trim();
+    const lines = [...region.matchAll(/(?:final answer|answer|verdict)\s*[:：]\s*([^\n]+)/gi)];
     const lastLine = lines[lines.length - 1];
     if (lastLine !== undefined && lastLine[1]!.trim() !== '') {
       answer = lastLine[1]!.replace(/<\/?(think|answer)\s*>/gi, '').trim() || null;
