@@ -86,6 +86,22 @@ describe('static strategies: counts track the target within one example', () => 
     expect(Math.abs(counts[3]! - 80)).toBeLessThan(1);
   });
 
+  it('batches of other sizes (dynamic-sampling top-ups) keep the long-run proportions', () => {
+    const s = new MultiTaskScheduler({ tasks, batchSize: 16, seed: 6 });
+    const p = Object.values(s.probabilities());
+    const counts = new Array<number>(5).fill(0);
+    let total = 0;
+    for (let t = 0; t < 500; t++) {
+      const size = t % 3 === 2 ? 1 + (t % 7) : 16; // every third call a small top-up
+      const b = s.next(size);
+      expect(b.items.length).toBe(size);
+      total += size;
+      s.taskNames.forEach((n, k) => (counts[k]! += b.quotas[n]!));
+    }
+    counts.forEach((c, k) => expect(Math.abs(c - total * p[k]!)).toBeLessThan(1));
+    expect(() => s.next(0)).toThrow(/next: size: expected an integer ≥ 1, got 0/);
+  });
+
   it('proportional = the shuffled union: every task finishes its epoch at the same batch', () => {
     const s = new MultiTaskScheduler({ tasks: [{ name: 'a', size: 100 }, { name: 'b', size: 300 }, { name: 'c', size: 600 }], batchSize: 50, seed: 9 });
     for (let t = 0; t < 20; t++) s.next();

@@ -61,7 +61,7 @@ export interface ScheduledBatch<T = unknown> {
   /** 0-based batch number. */
   step: number;
   items: ScheduledItem<T>[];
-  /** Examples per task in this batch (sums to batchSize). */
+  /** Examples per task in this batch (sums to the batch size). */
   quotas: Record<string, number>;
   /** The target probabilities used for this batch. */
   probabilities: Record<string, number>;
@@ -241,9 +241,8 @@ export class MultiTaskScheduler<T = unknown> {
    * to the largest remaining entitlement (ties broken by a seeded random priority, so no task is
    * favoured by its position in the list). Returns the quotas and updates the residuals.
    */
-  private apportion(p: readonly number[], tieBreak: readonly number[]): number[] {
+  private apportion(p: readonly number[], tieBreak: readonly number[], B: number): number[] {
     const K = p.length;
-    const B = this.batchSize;
     const ent = p.map((pk, k) => this.residuals[k]! + B * pk);
     const quotas = new Array<number>(K).fill(0);
     for (let u = 0; u < B; u++) {
@@ -271,13 +270,18 @@ export class MultiTaskScheduler<T = unknown> {
     return this.perms[k]!;
   }
 
-  /** Produces the next rollout batch. */
-  next(): ScheduledBatch<T> {
+  /**
+   * Produces the next rollout batch: `size` items (default batchSize). A different size serves
+   * top-ups, e.g. DAPO-style dynamic sampling that replaces zero-variance groups; the carried
+   * residuals keep the long-run task proportions exact across batches of any size.
+   */
+  next(size: number = this.batchSize): ScheduledBatch<T> {
+    if (!(Number.isInteger(size) && size >= 1)) throw new RangeError(`${OWNER}.next: size: expected an integer ≥ 1, got ${String(size)}`);
     const K = this.taskNames.length;
     const p = this.currentProbabilities();
     const rng = streamFor(this.config.seed, 'batch', this.step);
     const tieBreak = Array.from({ length: K }, () => rng.next());
-    const quotas = this.apportion(p, tieBreak);
+    const quotas = this.apportion(p, tieBreak, size);
     const items: ScheduledItem<T>[] = [];
     for (let k = 0; k < K; k++) {
       for (let q = 0; q < quotas[k]!; q++) {
