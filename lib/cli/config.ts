@@ -1,0 +1,156 @@
+// Run configuration for the CLI (`--config file.json|yaml`): one validated schema with a documented
+// default for every option. Errors name the field path and the allowed values.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { GRPO_DEFAULTS } from '../rl/grpo-config.js';
+import { SFT_DEFAULTS } from '../rl/sft-trainer.js';
+
+const method = z.enum(['off-the-shelf', 'sft-single', 'sft-unified', 'rl-single', 'mt-rl']);
+
+const grpoSchema = z
+  .object({
+    maxSteps: z.number().int().min(1),
+    batchSize: z.number().int().min(1),
+    numGenerations: z.number().int().min(2),
+    maxCompletionLength: z.number().int().min(1),
+    temperature: z.number().positive(),
+    topP: z.number().gt(0).max(1),
+    topK: z.number().int().min(0),
+    minP: z.number().min(0).lt(1),
+    repetitionPenalty: z.number().positive(),
+    learningRate: z.number().min(0),
+    lrScheduler: z.enum(['constant', 'linear', 'cosine']),
+    warmupSteps: z.number().int().min(0),
+    weightDecay: z.number().min(0),
+    adamBeta1: z.number().min(0).lt(1),
+    adamBeta2: z.number().min(0).lt(1),
+    maxGradNorm: z.number().min(0),
+    beta: z.number().min(0),
+    epsilon: z.number().min(0).lt(1),
+    epsilonHigh: z.number().min(0),
+    delta: z.number().gt(1),
+    lossType: z.enum(['grpo', 'bnpo', 'dr_grpo', 'dapo']),
+    klEstimator: z.enum(['k1', 'k2', 'k3']),
+    importanceSamplingLevel: z.enum(['token', 'sequence']),
+    scaleRewards: z.enum(['group', 'batch', 'none']),
+    numIterations: z.number().int().min(1),
+    miniBatchSize: z.number().int().min(1),
+    dynamicSampling: z.boolean(),
+    maxResampleRounds: z.number().int().min(0),
+    filterStd: z.number().positive(),
+    strategy: z.enum(['proportional', 'uniform', 'temperature', 'adaptive']),
+    strategyTemperature: z.number().positive(),
+    seed: z.number().int().min(0),
+    evalEvery: z.number().int().min(0),
+    evalExamplesPerTask: z.number().int().min(0),
+    earlyStoppingPatience: z.number().int().min(0),
+    saveEvery: z.number().int().min(0),
+  })
+  .strict()
+  .partial();
+
+const sftSchema = z
+  .object({
+    maxSteps: z.number().int().min(1),
+    batchSize: z.number().int().min(1),
+    miniBatchSize: z.number().int().min(1),
+    learningRate: z.number().min(0),
+    lrScheduler: z.enum(['constant', 'linear', 'cosine']),
+    warmupSteps: z.number().int().min(0),
+    weightDecay: z.number().min(0),
+    maxGradNorm: z.number().min(0),
+    target: z.enum(['answer', 'reasoning']),
+    strategy: z.enum(['proportional', 'uniform', 'temperature', 'adaptive']),
+    seed: z.number().int().min(0),
+    evalEvery: z.number().int().min(0),
+    evalExamplesPerTask: z.number().int().min(0),
+    earlyStoppingPatience: z.number().int().min(0),
+    maxCompletionLength: z.number().int().min(1),
+  })
+  .strict()
+  .partial();
+
+export const runConfigSchema = z
+  .object({
+    /** Where examples come from: the generated suite, or a folder in the JSONL format. */
+    data: z
+      .object({
+        source: z.enum(['suite', 'folder']).default('suite'),
+        dir: z.string().optional(),
+        preset: z.enum(['small', 'paper']).default('small'),
+        seed: z.number().int().min(0).default(1),
+        imageSize: z.number().int().min(16).max(128).default(32),
+        /** Examples per task and split (overrides the preset). */
+        trainPerTask: z.number().int().min(1).optional(),
+        validationPerTask: z.number().int().min(0).optional(),
+        testPerTask: z.number().int().min(1).optional(),
+      })
+      .strict()
+      .default({ source: 'suite', preset: 'small', seed: 1, imageSize: 32 }),
+    /** Base checkpoint folder every method starts from. */
+    base: z.string().default('models/base'),
+    methods: z.array(method).min(1).default(['off-the-shelf', 'sft-unified', 'mt-rl']),
+    inDistribution: z.array(z.string()).min(1).default(['naturalness', 'technical', 'rationality', 'alignment', 'preference', 'safety']),
+    outOfDistribution: z.array(z.string()).default(['pair-alignment', 'pair-safety']),
+    grpo: grpoSchema.default({}),
+    sft: sftSchema.default({}),
+    singleTaskSteps: z.number().int().min(1).optional(),
+    evaluation: z
+      .object({
+        maxExamplesPerTask: z.number().int().min(0).default(200),
+        batchSize: z.number().int().min(1).default(32),
+        maxNewTokens: z.number().int().min(1).default(24),
+        temperature: z.number().min(0).default(0),
+        samples: z.number().int().min(1).default(1),
+      })
+      .strict()
+      .default({ maxExamplesPerTask: 200, batchSize: 32, maxNewTokens: 24, temperature: 0, samples: 1 }),
+    device: z.string().default('cpu'),
+    out: z.string().default('runs/default'),
+  })
+  .strict();
+
+export type RunConfig = z.infer<typeof runConfigSchema>;
+
+/** Human-readable zod errors: `grpo.lossType: expected one of 'grpo' | 'bnpo' | ..., got "x"`. */
+export function formatConfigError(err: z.ZodError, source: string): string {
+  const lines = err.issues.map((i) => {
+    const where = i.path.length ? i.path.join('.') : '(root)';
+    return `  ${where}: ${i.message}`;
+  });
+  return `invalid config ${source}:\n${lines.join('\n')}`;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Validates a plain object; throws ConfigError naming each bad field. */
+export function parseRunConfig(raw: unknown, source = '(inline)'): RunConfig {
+  const r = runConfigSchema.safeParse(raw ?? {});
+  if (!r.success) throw new ConfigError(formatConfigError(r.error, source));
+  return r.data;
+}
+
+/** Reads and validates a .json / .yaml / .yml config file. */
+export function loadRunConfig(file: string): RunConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read config ${file}: ${(e as Error).message}`);
+  }
+  const ext = path.extname(file).toLowerCase();
+  let raw: unknown;
+  try {
+    raw = ext === '.yaml' || ext === '.yml' ? YAML.parse(text) : JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`config ${file} is not valid ${ext === '.json' ? 'JSON' : 'YAML'}: ${(e as Error).message}`);
+  }
+  return parseRunConfig(raw, file);
+}
+
+/** The documented defaults (for `--help` and the README's config reference). */
+export const CONFIG_DEFAULTS = { grpo: GRPO_DEFAULTS, sft: SFT_DEFAULTS, run: parseRunConfig({}) };

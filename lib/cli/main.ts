@@ -1,0 +1,215 @@
+#!/usr/bin/env node
+// The mtrl-judge command line: pretrain, train, eval, judge, experiment, data export, bench.
+// Every command has --help; long work shows progress bars; Ctrl-C saves a checkpoint and exits.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { packageRoot } from '../native.js';
+import { parseDevice } from '../device.js';
+import { ConfigError, loadRunConfig, parseRunConfig, type RunConfig } from './config.js';
+import { createProgress } from './progress.js';
+
+function int(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer, got "${v}"`);
+    return n;
+  };
+}
+function num(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number, got "${v}"`);
+    return n;
+  };
+}
+function list(v: string): string[] {
+  return v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/** Ctrl-C: the first press asks the running job to stop after its current step and save; a second exits at once. */
+function interruptFlag(onFirst?: () => void): { readonly stopped: boolean } {
+  const flag = { stopped: false };
+  process.on('SIGINT', () => {
+    if (flag.stopped) process.exit(130);
+    flag.stopped = true;
+    process.stderr.write('\ninterrupted: finishing the current step and saving a checkpoint (Ctrl-C again to quit now)\n');
+    onFirst?.();
+  });
+  return flag;
+}
+
+function runConfig(opts: { config?: string }, overrides: Partial<Record<string, unknown>>): RunConfig {
+  const base = opts.config ? (loadRunConfig(opts.config) as unknown as Record<string, unknown>) : {};
+  const merged: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(overrides)) if (v !== undefined) merged[k] = v;
+  return parseRunConfig(merged, opts.config ?? '(command line)');
+}
+
+const program = new Command('mtrl-judge')
+  .description('Train and run multimodal LLM-as-a-judge models with multi-task reinforcement learning (MT-RL-Judge).')
+  .version((JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version)
+  .showHelpAfterError('(run with --help for usage)');
+
+program
+  .command('pretrain')
+  .description("pretrain the base vision-language model on the judging suite's caption/VQA corpus (not the judge tasks)")
+  .option('--out <dir>', 'checkpoint folder to write', 'models/base')
+  .option('--steps <n>', 'optimizer steps', int('--steps'), 600)
+  .option('--batch-size <n>', 'sequences per step', int('--batch-size'), 32)
+  .option('--lr <x>', 'peak learning rate (cosine schedule)', num('--lr'), 2e-3)
+  .option('--seed <n>', 'seed of the corpus, tokenizer and initial weights', int('--seed'), 0)
+  .option('--vocab-size <n>', 'tokenizer vocabulary size', int('--vocab-size'), 1024)
+  .option('--corpus-size <n>', 'corpus items generated', int('--corpus-size'), 8000)
+  .option('--model <preset>', "model preset ('tiny' | 'small')", 'tiny')
+  .option('--device <device>', "'cpu' or 'cuda:N'", 'cpu')
+  .action(async (o) => {
+    const { pretrainBase } = await import('../experiment/pretrain.js');
+    const { saveCheckpoint } = await import('../model/checkpoint.js');
+    const progress = createProgress();
+    const stop = interruptFlag();
+    progress.start('pretraining base model', o.steps);
+    const r = await pretrainBase({
+      seed: o.seed,
+      steps: o.steps,
+      batchSize: o.batchSize,
+      learningRate: o.lr,
+      vocabSize: o.vocabSize,
+      corpusSize: o.corpusSize,
+      model: o.model,
+      device: parseDevice(o.device, '--device'),
+      metricsFile: path.join(o.out + '.metrics.jsonl'),
+      onStep: (step, loss, tps) => progress.update(step, { loss, 'tok/s': tps }),
+      shouldStop: () => stop.stopped,
+    });
+    progress.stop();
+    saveCheckpoint(o.out, {
+      model: r.model,
+      tokenizer: r.tokenizer,
+      trainerState: {
+        kind: 'pretrain',
+        steps: r.steps,
+        finalLoss: r.finalLoss,
+        command: `mtrl-judge pretrain --out ${o.out} --steps ${o.steps} --batch-size ${o.batchSize} --lr ${o.lr} --seed ${o.seed} --vocab-size ${o.vocabSize} --corpus-size ${o.corpusSize} --model ${o.model}`,
+      },
+    });
+    console.log(`saved ${o.out}: ${r.model.numParameters().toLocaleString()} parameters, ${r.steps} steps, final loss ${r.finalLoss.toFixed(4)}, ${r.seconds.toFixed(0)} s`);
+    if (stop.stopped) process.exit(130);
+  });
+
+program
+  .command('train')
+  .description('train one judge (or one per task for the -single methods) from a base checkpoint')
+  .addOption(new Option('--method <method>', 'training method').choices(['mt-rl', 'rl-single', 'sft-unified', 'sft-single']).default('mt-rl'))
+  .option('--config <file>', 'run config (.json or .yaml); see the README for every field and its default')
+  .option('--data <dir>', 'a folder in the JSONL format (default: the generated suite)')
+  .option('--base <dir>', 'base checkpoint folder')
+  .option('--out <dir>', 'output folder')
+  .option('--steps <n>', 'optimizer steps (overrides the config)', int('--steps'))
+  .option('--resume', 'continue from <out>/last')
+  .option('--device <device>', "'cpu' or 'cuda:N'")
+  .action(async (o) => {
+    const { trainCommand } = await import('./train-command.js');
+    const cfg = runConfig(o, { base: o.base, out: o.out, device: o.device });
+    await trainCommand(cfg, { method: o.method, data: o.data, steps: o.steps, resume: !!o.resume });
+  });
+
+program
+  .command('eval')
+  .description('evaluate a checkpoint: per-task macro-F1, accuracy, format rate, position consistency')
+  .requiredOption('--checkpoint <dir>', 'checkpoint folder')
+  .option('--tasks <list>', 'comma-separated tasks (default: the six in-distribution and two OOD tasks)', list)
+  .addOption(new Option('--split <split>', 'which split').choices(['validation', 'test']).default('test'))
+  .option('--data <dir>', 'a folder in the JSONL format (default: the generated suite)')
+  .option('--config <file>', 'run config (data and evaluation sections are used)')
+  .option('--max-per-task <n>', 'examples per task (0 = all)', int('--max-per-task'))
+  .option('--samples <k>', 'sampled judgments per example (majority vote); needs --temperature > 0', int('--samples'))
+  .option('--temperature <t>', 'sampling temperature (0 = greedy)', num('--temperature'))
+  .option('--json', 'print JSON instead of a table')
+  .option('--device <device>', "'cpu' or 'cuda:N'")
+  .action(async (o) => {
+    const { evalCommand } = await import('./eval-command.js');
+    const cfg = runConfig(o, { device: o.device });
+    await evalCommand(cfg, o);
+  });
+
+program
+  .command('judge')
+  .description('judge images from the command line (prints the reasoning and the verdict)')
+  .requiredOption('--checkpoint <dir>', 'checkpoint folder of a trained judge')
+  .requiredOption('--task <name>', 'task, e.g. safety, alignment, pair-safety')
+  .option('--image <file>', 'the image (PNG/JPEG/WebP) for single-image tasks')
+  .option('--images <files...>', 'two images for pairwise tasks (A then B)')
+  .option('--prompt <text>', 'the text-to-image prompt, for tasks that judge against one')
+  .option('--temperature <t>', 'sampling temperature (0 = greedy)', num('--temperature'), 0)
+  .option('--json', 'print JSON for machines')
+  .option('--device <device>', "'cpu' or 'cuda:N'", 'cpu')
+  .action(async (o) => {
+    const { judgeCommand } = await import('./judge-command.js');
+    await judgeCommand(o);
+  });
+
+program
+  .command('experiment')
+  .description("the paper's comparison (base, SFT-Single, SFT-Unified, RL-Single, MT-RL) with one budget, then a report")
+  .option('--config <file>', 'run config (.json or .yaml)')
+  .option('--methods <list>', 'comma-separated methods (default from the config: off-the-shelf,sft-unified,mt-rl)', list)
+  .option('--base <dir>', 'base checkpoint folder (default models/base)')
+  .option('--out <dir>', 'output folder (default runs/default)')
+  .option('--device <device>', "'cpu' or 'cuda:N'")
+  .action(async (o) => {
+    const { experimentCommand } = await import('./experiment-command.js');
+    const cfg = runConfig(o, { methods: o.methods, base: o.base, out: o.out, device: o.device });
+    await experimentCommand(cfg);
+  });
+
+const data = program.command('data').description('judging data utilities');
+data
+  .command('export')
+  .description('write the generated judging suite to a folder (PNG images + JSONL per split)')
+  .requiredOption('--out <dir>', 'output folder')
+  .addOption(new Option('--preset <name>', 'suite sizes').choices(['small', 'paper']).default('small'))
+  .option('--seed <n>', 'suite seed', int('--seed'), 1)
+  .option('--image-size <n>', 'image side in pixels (16..128)', int('--image-size'), 32)
+  .action(async (o) => {
+    const { exportCommand } = await import('./data-command.js');
+    await exportCommand(o);
+  });
+
+program
+  .command('bench')
+  .description('run the benchmarks (from a source checkout) and print their tables')
+  .option('--only <list>', 'comma-separated: gemm, attention, sampling, policy-loss, model', list)
+  .option('--quick', 'small grids')
+  .action(async (o) => {
+    const { spawnSync } = await import('node:child_process');
+    const names: string[] = o.only ?? ['gemm', 'attention', 'sampling', 'policy-loss', 'model'];
+    for (const n of names) {
+      const file = path.join(packageRoot, 'benchmarks', `${n}.ts`);
+      if (!existsSync(file)) {
+        console.error(`bench: ${file} not found (benchmarks ship with the source repository, not the npm package)`);
+        process.exitCode = 1;
+        continue;
+      }
+      const r = spawnSync(process.execPath, ['--import', 'tsx', file, ...(o.quick ? ['--quick'] : [])], { stdio: 'inherit', cwd: packageRoot });
+      if (r.status !== 0) process.exitCode = 1;
+    }
+  });
+
+export async function main(argv = process.argv): Promise<void> {
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof ConfigError || e instanceof RangeError || e instanceof TypeError) {
+      console.error(`mtrl-judge: ${e.message}`);
+      process.exitCode = 2;
+      return;
+    }
+    throw e;
+  }
+}
+
+await main();

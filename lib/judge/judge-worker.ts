@@ -1,0 +1,37 @@
+// Worker-thread side of the Judge API: loads a JudgeEngine and answers one batch at a time, so the
+// main thread (a server) stays responsive and requests are never interleaved.
+import { parentPort, workerData } from 'node:worker_threads';
+import { JudgeEngine, type EngineOptions, type EngineRequest } from './engine.js';
+
+interface Init {
+  dir: string;
+  opts: EngineOptions;
+}
+
+const port = parentPort!;
+let engine: JudgeEngine | undefined;
+try {
+  const init = workerData as Init;
+  engine = JudgeEngine.load(init.dir, init.opts);
+  port.postMessage({ type: 'ready' });
+} catch (e) {
+  port.postMessage({ type: 'fatal', error: serializeError(e) });
+}
+
+function serializeError(e: unknown): { name: string; message: string } {
+  return e instanceof Error ? { name: e.name, message: e.message } : { name: 'Error', message: String(e) };
+}
+
+port.on('message', (msg: { type: 'run'; id: number; requests: EngineRequest[] } | { type: 'close' }) => {
+  if (msg.type === 'close') {
+    engine?.dispose();
+    port.close();
+    return;
+  }
+  try {
+    const results = engine!.run(msg.requests);
+    port.postMessage({ type: 'result', id: msg.id, results });
+  } catch (e) {
+    port.postMessage({ type: 'error', id: msg.id, error: serializeError(e) });
+  }
+});

@@ -1,0 +1,140 @@
+// The judging API for applications: `const judge = await Judge.load(dir)`, then
+// `await judge.evaluate({ task, images, prompt })`. Work runs on a worker thread; concurrent calls
+// are queued and batched (up to maxBatch per generate call), never interleaved.
+import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { decodeImage } from '../data/images.js';
+import { checkRgbImage } from '../data/images.js';
+import type { RgbImage } from '../data/types.js';
+import type { EngineOptions, EngineRequest, JudgeVerdict } from './engine.js';
+
+export type { JudgeVerdict } from './engine.js';
+
+/** An image: decoded pixels, a file path, or encoded PNG/JPEG/WebP bytes. */
+export type ImageInput = RgbImage | string | Uint8Array;
+
+export interface JudgeRequest {
+  task: string;
+  images: ImageInput[];
+  prompt?: string;
+}
+
+export interface JudgeLoadOptions extends EngineOptions {
+  /** Most requests per generate call. Default 16. */
+  maxBatch?: number;
+}
+
+interface Pending {
+  req: EngineRequest;
+  resolve: (v: JudgeVerdict) => void;
+  reject: (e: Error) => void;
+}
+
+function workerUrl(): { file: URL; execArgv: string[] } {
+  const here = import.meta.url;
+  // From TypeScript sources (tests, tsx) the worker needs the tsx loader; from dist/ it is plain JS.
+  if (here.endsWith('.ts')) return { file: new URL('./judge-worker.ts', here), execArgv: ['--import', 'tsx'] };
+  return { file: new URL('./judge-worker.js', here), execArgv: [] };
+}
+
+async function toRgb(img: ImageInput, size: number, i: number): Promise<RgbImage> {
+  if (typeof img === 'string' || img instanceof Uint8Array) {
+    try {
+      return await decodeImage(img, { width: size, height: size });
+    } catch (e) {
+      throw new TypeError(`Judge.evaluate: images[${i}] could not be decoded: ${(e as Error).message}`);
+    }
+  }
+  checkRgbImage(img, `Judge.evaluate: images[${i}]`);
+  return img;
+}
+
+export class Judge {
+  #worker: Worker;
+  #queue: Pending[] = [];
+  #inFlight: Pending[] | null = null;
+  #nextId = 1;
+  #maxBatch: number;
+  #closed = false;
+  #imageSize: number;
+
+  private constructor(worker: Worker, maxBatch: number, imageSize: number) {
+    this.#worker = worker;
+    this.#maxBatch = maxBatch;
+    this.#imageSize = imageSize;
+    worker.on('message', (m: { type: string; id?: number; results?: JudgeVerdict[]; error?: { name: string; message: string } }) => {
+      const batch = this.#inFlight;
+      this.#inFlight = null;
+      if (!batch) return;
+      if (m.type === 'result') batch.forEach((p, i) => p.resolve(m.results![i]!));
+      else {
+        const E = m.error?.name === 'RangeError' ? RangeError : m.error?.name === 'TypeError' ? TypeError : Error;
+        batch.forEach((p) => p.reject(new E(m.error?.message ?? 'judge worker failed')));
+      }
+      this.#pump();
+    });
+    worker.on('error', (e) => this.#failAll(e));
+  }
+
+  /** Loads a judge checkpoint folder on a worker thread. */
+  static async load(dir: string, opts: JudgeLoadOptions = {}): Promise<Judge> {
+    const { maxBatch = 16, ...engineOpts } = opts;
+    if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new RangeError(`Judge.load: maxBatch must be an integer ≥ 1, got ${maxBatch}`);
+    const { file, execArgv } = workerUrl();
+    const worker = new Worker(fileURLToPath(file), { workerData: { dir, opts: engineOpts }, execArgv });
+    const imageSize = await new Promise<number>((resolve, reject) => {
+      const onMsg = (m: { type: string; error?: { message: string } }) => {
+        worker.off('error', onErr);
+        if (m.type === 'ready') resolve(0);
+        else reject(new Error(`Judge.load: ${m.error?.message ?? 'worker failed to start'}`));
+      };
+      const onErr = (e: Error) => reject(new Error(`Judge.load: ${e.message}`));
+      worker.once('message', onMsg);
+      worker.once('error', onErr);
+    }).catch(async (e) => {
+      await worker.terminate();
+      throw e;
+    });
+    const { readFileSync } = await import('node:fs');
+    const cfg = JSON.parse(readFileSync(`${dir}/config.json`, 'utf8')) as { imageSize: number };
+    return new Judge(worker, maxBatch, cfg.imageSize || imageSize);
+  }
+
+  /** Judges one request: { verdict, label, reasoning, raw, logprobs, formatOk }. */
+  async evaluate(req: JudgeRequest): Promise<JudgeVerdict> {
+    if (this.#closed) throw new Error('Judge.evaluate: the judge was closed');
+    if (!req || typeof req !== 'object' || !Array.isArray(req.images))
+      throw new TypeError('Judge.evaluate: request must be { task, images: [...], prompt? }');
+    const images = await Promise.all(req.images.map((img, i) => toRgb(img, this.#imageSize, i)));
+    return new Promise<JudgeVerdict>((resolve, reject) => {
+      this.#queue.push({ req: { task: req.task, images, ...(req.prompt !== undefined ? { prompt: req.prompt } : {}) }, resolve, reject });
+      this.#pump();
+    });
+  }
+
+  /** Judges many requests (batched). */
+  evaluateBatch(reqs: readonly JudgeRequest[]): Promise<JudgeVerdict[]> {
+    return Promise.all(reqs.map((r) => this.evaluate(r)));
+  }
+
+  #pump(): void {
+    if (this.#inFlight || this.#queue.length === 0) return;
+    const batch = this.#queue.splice(0, this.#maxBatch);
+    this.#inFlight = batch;
+    this.#worker.postMessage({ type: 'run', id: this.#nextId++, requests: batch.map((p) => p.req) });
+  }
+
+  #failAll(e: Error): void {
+    for (const p of [...(this.#inFlight ?? []), ...this.#queue]) p.reject(e);
+    this.#inFlight = null;
+    this.#queue = [];
+  }
+
+  /** Stops the worker (pending requests are rejected). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#failAll(new Error('Judge.close: the judge was closed'));
+    await this.#worker.terminate();
+  }
+}
