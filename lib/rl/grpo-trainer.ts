@@ -356,23 +356,24 @@ export class GrpoTrainer {
         const w =
           c.lossType === 'grpo' || c.lossType === 'dr_grpo' ? rows.length / totalRows : c.lossType === 'bnpo' ? mbTokens / totalTokens : 1;
         if (w !== 1) {
-          scale(res.grads.hidden!, w, 0, res.grads.hidden!);
-          scale(res.grads.weight!, w, 0, res.grads.weight!);
+          scale(res.grads.hidden, w, 0, res.grads.hidden);
+          scale(res.grads.weight, w, 0, res.grads.weight);
         }
-        this.model.backward(res.grads.hidden!, res.grads.weight!);
+        this.model.backward(res.grads.hidden, res.grads.weight);
         iterLoss += res.loss * w;
         const mt = res.metrics;
         const tw = mt.tokens;
         acc.kl += mt.kl * tw;
-        acc.clip += mt.clipFraction.total * tw;
-        acc.low += mt.clipFraction.low * tw;
-        acc.high += mt.clipFraction.high * tw;
-        acc.ratio += mt.ratioMean * tw;
+        acc.clip += mt.clipRegion * tw;
+        acc.low += mt.clipLow * tw;
+        acc.high += mt.clipHigh * tw;
+        acc.ratio += mt.ratio * tw;
         acc.ent += mt.entropy * tw;
         acc.w += tw;
         out.trainedTokens += b.numLossTokens;
-        res.grads.hidden!.dispose();
-        res.grads.weight!.dispose();
+        res.grads.hidden.dispose();
+        res.grads.weight.dispose();
+        res.logprobs.dispose();
         hidden.dispose();
         advT.dispose();
         disposeBatch(b);
