@@ -9,6 +9,11 @@ import { JudgeModel } from '../lib/model/judge-model.js';
 import { referenceHidden, referenceNll, type RefBatch, type RefParams } from './model-reference.js';
 import type { RgbImage } from '../lib/data/types.js';
 
+// This 2-core machine is shared: OpenMP's default active spin-waiting makes every parallel region
+// crawl when other processes hold the cores (measured: 1.5 s vs 30 ms per tiny-model forward).
+// Passive waiting must be chosen before the addon (and its OpenMP runtime) loads on first use.
+process.env.OMP_WAIT_POLICY ??= 'passive';
+
 function rng(seed: number): () => number {
   let s = seed >>> 0;
   return () => {
