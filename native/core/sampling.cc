@@ -3,7 +3,8 @@
 // on the host, and the per-row status the kernels report becomes an error naming the row.
 #include <cfloat>
 #include <cmath>
-#include <sstream>
+#include <cstdio>
+#include <cstdlib>
 
 #include "mtrl/check.h"
 #include "mtrl/runtime.h"
@@ -12,11 +13,16 @@
 namespace mtrl {
 namespace {
 
+// Shortest decimal that reads back as the same double (as JavaScript prints numbers).
 std::string num(double v) {
-  std::ostringstream os;
-  os.precision(17);
-  os << v;
-  return os.str();
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+  char buf[40];
+  for (int prec = 1; prec <= 17; ++prec) {
+    std::snprintf(buf, sizeof buf, "%.*g", prec, v);
+    if (std::strtod(buf, nullptr) == v || !std::isfinite(v)) break;
+  }
+  return buf;
 }
 
 // "row r" only when the option varies by row, so a scalar option's message reads naturally.

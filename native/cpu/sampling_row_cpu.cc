@@ -9,6 +9,7 @@
 #include <new>
 
 #include "mtrl/bf16.h"
+#include "mtrl/cpu_features.h"
 #include "mtrl/sampling.h"
 
 namespace mtrl::cpu::sampling_detail {
@@ -126,11 +127,15 @@ void finish_row(const SampleRow& p, const RowState& st, const RowWork& wk, const
 void for_each_row(int64_t rows, const std::function<void(int64_t, RowWork&)>& fn) {
   std::atomic<bool> failed{false};
   std::exception_ptr err;
+  int64_t chunk = rows / (8 * cpu_threads()) + 1;
+  if (chunk > 64) chunk = 64;
 #pragma omp parallel if (rows > 1)
   {
     // thread_local: OpenMP threads persist, so the scratch is allocated once per thread, not per call.
     static thread_local RowWork wk;
-#pragma omp for schedule(dynamic, 1)
+    // Dynamic: rows differ in cost (filters, bucket sizes); chunks keep the scheduling overhead
+    // small next to a short row.
+#pragma omp for schedule(dynamic, chunk)
     for (int64_t r = 0; r < rows; ++r) {
       if (failed.load(std::memory_order_relaxed)) continue;
       try {

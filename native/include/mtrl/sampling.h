@@ -200,7 +200,8 @@ MTRL_HD uint64_t sample_top_p_threshold(double p, uint64_t q_total) {
 
 // Processed logprob of a token with scaled logit z, given the kept set's integer mass.
 MTRL_HD float sample_logprob(float z, uint64_t q_kept, int shift) {
-  return static_cast<float>(static_cast<double>(z) - (log(static_cast<double>(q_kept)) - shift * 0.69314718055994530942));
+  // log(q / 2^s) with an exact power-of-two scaling: a single kept token gives exactly 0.
+  return static_cast<float>(static_cast<double>(z) - log(ldexp(static_cast<double>(q_kept), -shift)));
 }
 
 // The kept set F of a row is "at or before the cut in the sampling order" (when a cut is active) and
