@@ -38,7 +38,7 @@ function corpusScene(rng: Rng): { scene: Scene; defects: Defect[] } {
   for (let i = 0; i < n && freeRegions(scene).length > 0; i++) addObject(rng, scene);
   const defects: Defect[] = [];
   if (rng.bool(0.3)) {
-    const d = sampleDefect(rng, rng.pick(DEFECT_FAMILIES), rng.range(0.55, 1), scene);
+    const d = sampleDefect(rng, rng.pick(DEFECT_FAMILIES), rng.range(0.55, 0.9), scene);
     if (d) defects.push(d);
   }
   return { scene, defects };

@@ -221,7 +221,8 @@ export function gaussianBlur(img: FloatImage, sigmaPx: number): void {
 function blockiness(img: FloatImage, s: number): void {
   const { width: w, height: h, data } = img;
   const block = Math.max(2, Math.round(Math.min(w, h) / 8));
-  const strength = clamp01(0.15 + 0.95 * s);
+  // Capped below 1 so the content stays recognisable under the blocks, as in real compression.
+  const strength = clamp01(0.15 + 0.7 * s);
   const step = 0.02 + 0.1 * s;
   for (let by = 0; by < h; by += block) {
     for (let bx = 0; bx < w; bx += block) {
