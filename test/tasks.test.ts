@@ -3,13 +3,12 @@
 import { describe, expect, it } from 'vitest';
 import type { JudgeExample, RgbImage } from '../lib/data/types.js';
 import { SAFETY_POLICY } from '../lib/data/hazard.js';
+import { IN_DISTRIBUTION_TASKS, OOD_TASKS as OUT_OF_DISTRIBUTION_TASKS } from '../lib/data/suite.js';
 import {
   TaskRegistry,
   VerdictVocabulary,
   normalizeVerdictText,
   swapPair,
-  IN_DISTRIBUTION_TASKS,
-  OUT_OF_DISTRIBUTION_TASKS,
   type TaskDefinition,
 } from '../lib/tasks/index.js';
 

@@ -13,7 +13,7 @@ import { normalizeVerdictText } from '../tasks/verdicts.js';
 
 export type ParseMode = 'strict' | 'lenient';
 
-export interface ParseOptions {
+export interface JudgeParseOptions {
   mode?: ParseMode;
   /** Strict mode: also require non-whitespace reasoning inside <think>. Default false. */
   requireReasoning?: boolean;
@@ -170,7 +170,7 @@ function parseLenient(text: string): ParsedOutput {
 }
 
 /** Parses one judge completion. See the file comment for what each mode accepts. */
-export function parseJudgeOutput(text: string, opts: ParseOptions = {}): ParsedOutput {
+export function parseJudgeOutput(text: string, opts: JudgeParseOptions = {}): ParsedOutput {
   if (typeof text !== 'string') throw new TypeError(`parseJudgeOutput: text: expected a string, got ${text === null ? 'null' : typeof text}`);
   const mode = opts.mode ?? 'strict';
   if (mode === 'strict') return parseStrict(text, opts.requireReasoning ?? false);

@@ -16,4 +16,3 @@ export type {
   ResolvedAdaptiveOptions,
   AdaptiveTaskState,
 } from './strategies.js';
-export { Rng, streamFor, hashString } from './rng.js';

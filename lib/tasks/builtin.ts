@@ -19,10 +19,8 @@ export interface BuiltinOptions {
   safetyPolicy?: string;
 }
 
-/** Names of the in-distribution tasks (the paper's training union), in the paper's order. */
-export const IN_DISTRIBUTION_TASKS = ['naturalness', 'technical', 'rationality', 'alignment', 'preference', 'safety'] as const;
-/** Names of the pairwise out-of-distribution tasks (MJ-Bench-like). */
-export const OUT_OF_DISTRIBUTION_TASKS = ['pair-alignment', 'pair-safety'] as const;
+// Which tasks are in-distribution (the training union) and which are the pairwise OOD tests is the
+// data suite's to say: IN_DISTRIBUTION_TASKS and OOD_TASKS in lib/data/suite.ts.
 
 /** The built-in task definitions, fresh objects each call. */
 export function builtinTaskDefinitions(opts: BuiltinOptions = {}): TaskDefinition[] {

@@ -6,8 +6,6 @@ export type { TaskRegistryOptions } from './registry.js';
 export {
   builtinTaskDefinitions,
   DEFAULT_SAFETY_POLICY,
-  IN_DISTRIBUTION_TASKS,
-  OUT_OF_DISTRIBUTION_TASKS,
 } from './builtin.js';
 export type { BuiltinOptions } from './builtin.js';
 export {
