@@ -8,6 +8,7 @@ import { disposeBatch, type JudgeInput, type ModelBatch } from '../lib/model/bat
 import { JudgeModel } from '../lib/model/judge-model.js';
 import { referenceHidden, referenceNll, type RefBatch, type RefParams } from './model-reference.js';
 import type { RgbImage } from '../lib/data/types.js';
+import { cudaAvailable } from '../lib/device.js';
 
 // This 2-core machine is shared: OpenMP's default active spin-waiting makes every parallel region
 // crawl when other processes hold the cores (measured: 1.5 s vs 30 ms per tiny-model forward).
@@ -173,5 +174,48 @@ describe('JudgeModel training-mode contract', () => {
     disposeBatch(batch);
     model.dispose();
     expect(() => model.parameters()).toThrow(/disposed/);
+  });
+});
+
+// The same model on CUDA: identical weights (Philox init is device-independent), hidden states, loss,
+// gradients and KV-cache generation must match the CPU run. Skipped without a usable GPU.
+const cuda = cudaAvailable();
+describe(`JudgeModel on CUDA vs CPU${cuda.available ? '' : ` (skipped: ${cuda.reason})`}`, () => {
+  it.skipIf(!cuda.available)('weights, hidden states, loss, grads and greedy generation match', () => {
+    const c = makeConfig({ ...base, visionLayers: 1, tieEmbeddings: false, initStd: 0.1 });
+    const cpu = new JudgeModel(c, { seed: 4 });
+    const gpu = new JudgeModel(c, { seed: 4, device: 'cuda:0' });
+    cpu.parameters().forEach((p, i) => expect(Array.from(gpu.parameters()[i]!.value.toArray())).toEqual(Array.from(p.value.toArray())));
+    const ins = inputs(c, 21);
+    const bc = cpu.batch(ins);
+    const bg = gpu.batch(ins);
+    const maxRel = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+      let m = 0;
+      let s = 0;
+      for (let i = 0; i < a.length; i++) s = Math.max(s, Math.abs(b[i]!));
+      for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!) / (1e-6 + s));
+      return m;
+    };
+    const hc = cpu.forward(bc).toArray();
+    const hg = gpu.forward(bg).toArray();
+    // Padding rows hold unspecified values: compare valid positions only.
+    const valid = (h: Float32Array) =>
+      Array.from({ length: bc.batchSize }, (_, b) => Array.from(h.subarray(b * bc.seqLen * c.dModel, (b * bc.seqLen + bc.seqLengthsHost[b]!) * c.dModel))).flat();
+    expect(maxRel(valid(hg as Float32Array), valid(hc as Float32Array))).toBeLessThan(1e-4);
+    const lc = cpu.nllBackward(bc).loss;
+    const lg = gpu.nllBackward(bg).loss;
+    expect(Math.abs(lc - lg)).toBeLessThan(1e-4 * Math.abs(lc));
+    cpu.parameters().forEach((p, i) => {
+      const e = maxRel(gpu.parameters()[i]!.grad.toArray(), p.grad.toArray());
+      expect(e, `${p.name} grad rel err ${e}`).toBeLessThan(1e-3);
+    });
+    const gopt = { numGenerations: 2, maxNewTokens: 6, temperature: 0 };
+    const oc = cpu.generate(ins, gopt);
+    const og = gpu.generate(ins, gopt);
+    expect(Array.from(og.tokens)).toEqual(Array.from(oc.tokens));
+    disposeBatch(bc);
+    disposeBatch(bg);
+    cpu.dispose();
+    gpu.dispose();
   });
 });

@@ -8,6 +8,7 @@ import { disposeBatch, type JudgeInput } from '../lib/model/batch.js';
 import { makeConfig } from '../lib/model/config.js';
 import { JudgeModel } from '../lib/model/judge-model.js';
 import { AdamW } from '../lib/model/optimizer.js';
+import { memoryStats } from '../lib/tensor.js';
 
 // This 2-core machine is shared: OpenMP's default active spin-waiting makes every parallel region
 // crawl when other processes hold the cores (measured: 1.5 s vs 30 ms per tiny-model forward).
@@ -111,6 +112,31 @@ describe('JudgeModel training', () => {
     expect(a.length).toBe(b.length);
     a.forEach((w, i) => expect(Buffer.from(w.buffer).equals(Buffer.from(b[i]!.buffer)), `parameter ${i}`).toBe(true));
     expect(a.some((w, i) => !Buffer.from(w.buffer).equals(Buffer.from(c[i]!.buffer)))).toBe(true);
+  });
+
+  it('training steps, logprobs and generation free every temporary tensor', () => {
+    const cfg = makeConfig('tiny', { vocabSize: 64, imageTokenId: 3, dModel: 32, nLayers: 2, dFF: 48, visionLayers: 1, visionDim: 16, visionHeads: 2, visionFF: 24 });
+    const model = new JudgeModel(cfg, { seed: 2 });
+    const opt = new AdamW(model.parameters(), { lr: 1e-3, maxGradNorm: 1 });
+    const data = dataset(3, cfg.vocabSize, 5, 1);
+    const live = () => memoryStats().find((m) => m.device === 'cpu')!.liveTensors;
+    const round = () => {
+      const b = model.batch(data);
+      model.zeroGrad();
+      model.nllBackward(b);
+      opt.step();
+      model.logprobs(b).dispose();
+      model.forward(b, { train: true }).dispose();
+      model.clearActivations();
+      disposeBatch(b);
+      model.generate(data, { numGenerations: 2, maxNewTokens: 4, eosId: 9, seed: 1 });
+    };
+    round(); // first use allocates grads and optimizer moments
+    const before = live();
+    for (let i = 0; i < 3; i++) round();
+    expect(live(), 'live tensors after 3 more rounds').toBe(before);
+    opt.dispose();
+    model.dispose();
   });
 
   it('AdamW validates its options and parameter state', () => {
