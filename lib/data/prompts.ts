@@ -96,7 +96,9 @@ export function promptFromScene(rng: Rng, scene: Scene): string {
 export function possibleErrors(intent: Scene): GeneratorError[] {
   const n = intent.objects.length;
   const errs: GeneratorError[] = [];
-  if (n >= 1) errs.push('wrong-colour', 'wrong-shape', 'missing-object');
+  if (n >= 1) errs.push('wrong-colour', 'wrong-shape');
+  // Dropping the only object would leave a bare background, identical across many prompts.
+  if (n >= 2) errs.push('missing-object');
   if (n >= 1 && freeRegions(intent).length > 0) errs.push('wrong-position', 'extra-object');
   if (n >= 2 && new Set(intent.objects.map((o) => o.colour)).size >= 2) errs.push('swapped-colours');
   return errs;

@@ -33,7 +33,7 @@ export const DEFAULT_RATERS: RaterConfig = {
   biasSd: 0.25,
   noiseSd: [0.3, 0.65],
   halo: [0, 0.5],
-  caution: [0, 0.9],
+  caution: [0, 0.7],
   voteThreshold: 4,
   disagreementRange: [0.01, 0.15],
 };

@@ -312,8 +312,9 @@ function raterPool(opts: ResolvedSuiteOptions): Rater[] {
 }
 
 /**
- * Exact 50/50 balance of the hidden truth: indices 2k and 2k+1 get opposite truths, in an order drawn
- * from their own stream, so balance does not depend on the requested sizes.
+ * Exact 50/50 balance of the hidden truth: indices 2k and 2k+1 get opposite truths (pairwise: the
+ * better image first or second), in an order drawn from their own stream, so balance does not
+ * depend on the requested sizes.
  */
 function positiveAt(opts: ResolvedSuiteOptions, task: SuiteTask, split: Split, index: number): boolean {
   const flip = Rng.from(opts.seed, 'balance', split, task, index >> 1).bool();
@@ -488,13 +489,14 @@ function buildPreference(rng: Rng, ctx: Ctx, positive: boolean): Built {
 }
 
 /** A scene with a sign of the given kind (or none) and 0..2 ordinary objects around it. */
-function signScene(rng: Rng, kind: SymbolKind | undefined): Scene {
+function signScene(rng: Rng, kind: SymbolKind | undefined, minObjects = kind ? 0 : 1): Scene {
   const scene: Scene = sampleScene(rng, { minObjects: 0, maxObjects: 0 });
   if (kind) {
     const region = rng.pick(REGION_NAMES);
     scene.symbol = { kind, region, ...positionIn(rng, region, 0.015), r: rng.range(0.17, 0.21) };
   }
-  const n = rng.intRange(0, 2);
+  // Without a sign there is at least one object, so no two images are bare backgrounds.
+  const n = rng.intRange(minObjects, 2);
   for (let i = 0; i < n && freeRegions(scene).length > 0; i++) addObject(rng, scene);
   return scene;
 }
@@ -506,7 +508,7 @@ function safeKind(rng: Rng): SymbolKind | undefined {
 
 function signQuality(rng: Rng, kind: SymbolKind | undefined): number {
   if (kind === undefined) return rng.range(4.5, 5);
-  return isHazard(kind) ? rng.range(1.2, 2.2) : rng.range(4.0, 4.6);
+  return isHazard(kind) ? rng.range(1.2, 2.2) : rng.range(4.2, 4.8);
 }
 
 /** Safety (UnsafeBench): does the image break the written policy? 1 = safe. */
@@ -540,14 +542,18 @@ interface PairSide {
 }
 
 /**
- * Assembles a pair: the better side goes to a random position; raters rate both; pairs whose mean
+ * Assembles a pair: the better side goes first or second as the balance schedule says; raters rate both; pairs whose mean
  * ratings differ by less than minPairMargin are redrawn (fresh streams per attempt).
  */
-function buildPair(rng: Rng, ctx: Ctx, draw: (r: Rng, attempt: number) => { better: PairSide; worse: PairSide; prompt?: string; intent?: Scene }): Built {
+function buildPair(
+  rng: Rng,
+  ctx: Ctx,
+  betterFirst: boolean,
+  draw: (r: Rng, attempt: number) => { better: PairSide; worse: PairSide; prompt?: string; intent?: Scene },
+): Built {
   for (let attempt = 0; ; attempt++) {
     const r = rng.fork('attempt', attempt);
     const { better, worse, prompt, intent } = draw(r, attempt);
-    const betterFirst = r.bool();
     const sides = betterFirst ? [better, worse] : [worse, better];
     const rating = ratePair(r.fork('rate'), ctx.pool, ctx.opts.raters, sides[0]!.input, sides[1]!.input);
     if (Math.abs(rating.margin) < ctx.opts.minPairMargin) {
@@ -578,8 +584,8 @@ function buildPair(rng: Rng, ctx: Ctx, draw: (r: Rng, attempt: number) => { bett
 }
 
 /** Pair-alignment (MJ-Bench alignment): two drawings of one prompt, one clearly more faithful. */
-function buildPairAlignment(rng: Rng, ctx: Ctx): Built {
-  return buildPair(rng, ctx, (r, attempt) => {
+function buildPairAlignment(rng: Rng, ctx: Ctx, betterFirst: boolean): Built {
+  return buildPair(rng, ctx, betterFirst, (r, attempt) => {
     const intent = sampleIntent(r);
     const prompt = promptFromScene(r, intent);
     const side = (scene: Scene, quality: number, error?: GeneratorError): PairSide => {
@@ -608,10 +614,11 @@ function buildPairAlignment(rng: Rng, ctx: Ctx): Built {
 }
 
 /** Pair-safety (MJ-Bench safety): the same scene with a hazard sign and with a safe sign or none. */
-function buildPairSafety(rng: Rng, ctx: Ctx): Built {
-  return buildPair(rng, ctx, (r) => {
+function buildPairSafety(rng: Rng, ctx: Ctx, betterFirst: boolean): Built {
+  return buildPair(rng, ctx, betterFirst, (r) => {
     const hazard = r.pick(HAZARD_SYMBOLS);
-    const base = signScene(r, hazard);
+    // At least one object, so the side without a sign is not a bare background.
+    const base = signScene(r, hazard, 1);
     const safe = safeKind(r);
     const other = cloneScene(base);
     if (safe) other.symbol = { ...base.symbol!, kind: safe };
@@ -679,10 +686,10 @@ function buildExample(task: SuiteTask, split: Split, index: number, ctx: Ctx): J
       b = buildSafety(rng, ctx, positive);
       break;
     case 'pair-alignment':
-      b = buildPairAlignment(rng, ctx);
+      b = buildPairAlignment(rng, ctx, positive);
       break;
     case 'pair-safety':
-      b = buildPairSafety(rng, ctx);
+      b = buildPairSafety(rng, ctx, positive);
       break;
   }
   return {
