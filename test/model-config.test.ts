@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { countParameters, makeConfig, numImageTokens, validateConfig, TINY_CONFIG } from '../lib/model/config.js';
 import { disposeBatch, packBatch, resizeImage, seqValues, textValues } from '../lib/model/batch.js';
 import { learningRate } from '../lib/model/optimizer.js';
+import { JudgeModel } from '../lib/model/judge-model.js';
 import type { RgbImage } from '../lib/data/types.js';
 
 function image(size: number, seed: number): RgbImage {
@@ -31,6 +32,15 @@ describe('config', () => {
     expect(() => validateConfig({ ...TINY_CONFIG, nLayers: 'four' })).toThrow(/config.nLayers must be an integer/);
     expect(() => validateConfig({ ...TINY_CONFIG, tieEmbeddings: 1 })).toThrow(TypeError);
     expect(() => makeConfig('huge' as never)).toThrow(/unknown preset "huge"/);
+  });
+
+  it('countParameters agrees with the built model for every layout', () => {
+    for (const over of [{}, { visionLayers: 2, visionDim: 64, visionHeads: 2, visionFF: 96 }, { tieEmbeddings: false, nKvHeads: 1 }]) {
+      const c = makeConfig('tiny', { vocabSize: 300, dModel: 64, dFF: 96, ...over });
+      const m = new JudgeModel(c);
+      expect(m.numParameters()).toBe(countParameters(c));
+      m.dispose();
+    }
   });
 
   it('drops unknown fields so config.json holds the schema only', () => {

@@ -84,7 +84,7 @@ const DEFAULTS: Pick<
 
 /**
  * The default "tiny" judge: 32×32 RGB images in 4×4 patches (64 image tokens per image), a 4-layer
- * 128-wide decoder with 4 query / 2 key-value heads. About 0.9M parameters with a 1536-token vocabulary,
+ * 128-wide decoder with 4 query / 2 key-value heads. About 1.0M parameters with a 1536-token vocabulary,
  * sized so a GRPO step on 16 prompts × 8 completions takes seconds on two CPU cores.
  * `vocabSize` and `imageTokenId` normally come from the tokenizer (see `configFor`).
  */
