@@ -397,6 +397,21 @@ struct LinearDriver {
   Tensor dHc;            // hidden-gradient rows of the chunk
   Tensor state, state_h; // online statistics of the chunk's rows
   Tensor coef, coef_h;
+  Tensor part;           // CPU: per-thread partial statistics / hidden gradients
+  int nt = 1;            // CPU: threads (vocabulary slices)
+  bool full = false;     // CPU: Z holds the chunk's full logits
+  int64_t B = 0;         // CPU: block width
+
+  cpu::PlLinear cpu_chunk(int64_t j0, int64_t cn, bool recompute) {
+    cpu::PlLinear L;
+    L.Hc = Hc.ptr<float>(), L.c = cn, L.d = d;
+    L.W = weight.raw(), L.wdt = weight.dtype, L.V = V;
+    L.tok = tok.ptr<int32_t>() + j0, L.inv_temp = it;
+    L.B = B, L.full_layout = full, L.recompute = recompute;
+    L.Z = Z.ptr<float>(), L.part = part.ptr<float>();
+    L.wscratch = Wf.storage ? Wf.ptr<float>() : nullptr;
+    return L;
+  }
 
   LinearDriver(const Tensor& h, const Tensor& w, const PgBatchHost& b, const Backend& backend, int64_t chunk, int64_t vchunk,
                double temperature, bool grads)
@@ -411,8 +426,21 @@ struct LinearDriver {
     tok = i32_tensor(b.tok, be);
     if (n == 0) return;
     Hc = be.alloc({c, d}, DType::F32);
-    Z = be.alloc({c, vbs}, DType::F32);
-    if (w.dtype != DType::F32) Wf = be.alloc({wsub, d}, DType::F32);
+    if (be.dev.is_cpu()) {
+      // CPU: per-thread vocabulary slices walked in blocks of B columns (see cpu::PlLinear). With the
+      // full vocabulary per chunk the chunk's logits stay in Z between the passes; otherwise each
+      // thread recomputes its blocks in a (c, B) scratch.
+      nt = cpu::pl_linear_threads();
+      full = vbs == V;
+      B = full ? std::max<int64_t>(16, std::min<int64_t>(4096, (int64_t{1} << 17) / c)) : vbs;
+      if (full && w.dtype != DType::F32) B = std::min(B, std::max<int64_t>(16, (int64_t{1} << 20) / std::max<int64_t>(d, 1)));
+      Z = full ? be.alloc({c, V}, DType::F32) : be.alloc({nt, c, B}, DType::F32);
+      part = be.alloc({nt, c, std::max<int64_t>(4, d)}, DType::F32);
+      if (w.dtype != DType::F32) Wf = be.alloc({nt, B, d}, DType::F32);
+    } else {
+      Z = be.alloc({c, vbs}, DType::F32);
+      if (w.dtype != DType::F32) Wf = be.alloc({wsub, d}, DType::F32);
+    }
     if (grads) {
       dHc = be.alloc({c, d}, DType::F32);
       coef_h = empty({c, 4}, DType::F32, Device{});
@@ -444,6 +472,10 @@ struct LinearDriver {
   // Pass 1 over the vocabulary for chunk rows [j0, j0 + cn): statistics into state_h (host).
   // Leaves the last block's logits in Z (all of them when vbs == V).
   void stats_pass(int64_t j0, int64_t cn) {
+    if (be.dev.is_cpu()) {
+      cpu::pl_linear_stats(cpu_chunk(j0, cn, true), state_h.ptr<float>());
+      return;
+    }
     for (int64_t v0 = 0; v0 < V; v0 += vbs) {
       int64_t vb = std::min(vbs, V - v0);
       logits_block(cn, v0, vb);
@@ -455,7 +487,12 @@ struct LinearDriver {
   // Pass 2: gradient of chunk rows [j0, j0 + cn) with coefficients in coef_h; adds to dW and writes
   // the chunk's hidden-gradient rows. keep: Z already holds the chunk's full logits.
   void grad_pass(int64_t j0, int64_t cn, bool keep, float* dW, Tensor& grad_hidden) {
-    if (!be.dev.is_cpu()) copy_bytes(coef_h, coef);
+    if (be.dev.is_cpu()) {
+      cpu::pl_linear_grad(cpu_chunk(j0, cn, !(keep && full)), coef_h.ptr<float>(), dW, dHc.ptr<float>());
+      be.scatter(dHc.ptr<float>(), grad_hidden.raw(), grad_hidden.dtype, d, rows.ptr<int64_t>() + j0, cn, d);
+      return;
+    }
+    copy_bytes(coef_h, coef);
     for (int64_t v0 = 0; v0 < V; v0 += vbs) {
       int64_t vb = std::min(vbs, V - v0);
       if (!keep) logits_block(cn, v0, vb);

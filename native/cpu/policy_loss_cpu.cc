@@ -1,21 +1,33 @@
-// CPU row kernels of the fused policy loss: online softmax statistics (max, Σexp, entropy moment,
-// selected logit) and the per-element gradient, for f32 and bf16 logits, with an AVX-512 path and a
-// portable scalar path picked at run time. Rows are independent, so OpenMP splits them.
+// CPU kernels of the fused policy loss: online softmax statistics (max, Σexp, entropy moment,
+// selected logit) and the per-element gradient of logits rows, for f32 and bf16, with an AVX-512 path
+// and a portable scalar path picked at run time; and the two passes of the fused-linear path over a
+// chunk of token rows, where each thread owns a slice of the vocabulary and walks it in cache-sized
+// blocks (GEMM → statistics, or GEMM → gradient → dW and dH GEMMs while the block is still in L2), so
+// a pass costs one parallel region and the logits block never round-trips through memory.
+// GCC 12 reports the intentionally undefined pass-through operand inside its own AVX-512 intrinsic
+// headers (_mm512_undefined_*) as "(may be) used uninitialized"; a known false positive. The pragma
+// must precede the includes because the warning is located in the header.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "mtrl/bf16.h"
 #include "mtrl/cpu_features.h"
+#include "mtrl/gemm.h"
 #include "mtrl/policy_loss.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #if MTRL_X86
 #include <immintrin.h>
-// GCC 12 reports the intentionally undefined pass-through operand inside its own AVX-512 intrinsic
-// headers (_mm512_undefined_*) as "may be used uninitialized"; it is a known false positive.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
 namespace mtrl::cpu {
@@ -192,6 +204,14 @@ MTRL_TARGET_AVX512 void row_grad_avx512(const T* z, int64_t vb, float inv_temp, 
 }
 #endif
 
+bool in_parallel() {
+#ifdef _OPENMP
+  return omp_in_parallel() != 0;
+#else
+  return false;
+#endif
+}
+
 bool use_avx512() {
 #if MTRL_X86
   return simd_level() == SimdLevel::AVX512;
@@ -204,7 +224,7 @@ template <typename T>
 void stats_impl(const T* z, int64_t ld, const int64_t* rows, int64_t nrows, int64_t v0, int64_t vb, const int32_t* tokens,
                 float inv_temp, float* state, bool first) {
   const bool avx = use_avx512();
-  const bool par = nrows > 1 && nrows * vb > (1 << 15);
+  const bool par = nrows > 1 && nrows * vb > (1 << 15) && !in_parallel();
 #pragma omp parallel for schedule(dynamic, 1) if (par)
   for (int64_t r = 0; r < nrows; ++r) {
     const T* zr = z + (rows ? rows[r] : r) * ld;
@@ -227,7 +247,7 @@ template <typename T, typename O>
 void grad_impl(const T* z, int64_t ld, const int64_t* rows, int64_t nrows, int64_t v0, int64_t vb, const int32_t* tokens,
                float inv_temp, const float* coef, O* dz, int64_t ld_out) {
   const bool avx = use_avx512();
-  const bool par = nrows > 1 && nrows * vb > (1 << 15);
+  const bool par = nrows > 1 && nrows * vb > (1 << 15) && !in_parallel();
 #pragma omp parallel for schedule(dynamic, 1) if (par)
   for (int64_t r = 0; r < nrows; ++r) {
     int64_t off = rows ? rows[r] : r;
@@ -314,6 +334,127 @@ void pl_gather_rows(const void* src, DType dt, int64_t ld, const int64_t* rows, 
       std::memcpy(d, static_cast<const float*>(src) + off, static_cast<size_t>(width) * sizeof(float));
     }
   }
+}
+
+// ------------------------------------------------------------------------------------------ fused-linear passes
+int pl_linear_threads() {
+#ifdef _OPENMP
+  return in_parallel() ? 1 : omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+namespace {
+
+// This thread's vocabulary slice [lo, hi) out of nt equal parts.
+inline void slice(int64_t V, int t, int nt, int64_t* lo, int64_t* hi) {
+  *lo = V * t / nt;
+  *hi = V * (t + 1) / nt;
+}
+inline int thread_id() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+inline int team_size() {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
+// f32 rows [v, v + m) of the weight: a pointer into it, or widened from bf16 into this thread's scratch.
+const float* weight_rows(const PlLinear& L, int t, int64_t v, int64_t m) {
+  if (L.wdt == DType::F32) return static_cast<const float*>(L.W) + v * L.d;
+  float* dst = L.wscratch + static_cast<int64_t>(t) * L.B * L.d;
+  const uint16_t* src = static_cast<const uint16_t*>(L.W) + v * L.d;
+  for (int64_t i = 0; i < m * L.d; ++i) dst[i] = bf16_to_f32(src[i]);
+  return dst;
+}
+
+// The logits block of columns [v, v + vb) for thread t, and its leading dimension.
+inline float* z_block(const PlLinear& L, int t, int64_t v) {
+  return L.full_layout ? L.Z + v : L.Z + static_cast<int64_t>(t) * L.c * L.B;
+}
+
+}  // namespace
+
+void pl_linear_stats(const PlLinear& L, float* state) {
+  const int want = pl_linear_threads();
+  int used = 1;
+  std::vector<char> empty_slice(static_cast<size_t>(want), 0);
+#pragma omp parallel num_threads(want) if (want > 1)
+  {
+    const int t = thread_id(), nt = team_size();
+#pragma omp single
+    used = nt;
+    int64_t lo, hi;
+    slice(L.V, t, nt, &lo, &hi);
+    float* st = L.part + static_cast<int64_t>(t) * L.c * 4;
+    const int64_t ldz = L.full_layout ? L.V : L.B;
+    empty_slice[static_cast<size_t>(t)] = lo >= hi;
+    for (int64_t v = lo; v < hi; v += L.B) {
+      const int64_t vb = std::min(L.B, hi - v);
+      float* zb = z_block(L, t, v);
+      sgemm(false, true, L.c, vb, L.d, 1.0f, L.Hc, L.d, weight_rows(L, t, v, vb), L.d, 0.0f, zb, ldz);
+      pl_stats(zb, DType::F32, ldz, nullptr, L.c, v, vb, L.tok, L.inv_temp, st, v == lo);
+    }
+  }
+  // Merge the slices' statistics in thread order (a fixed order: results do not depend on timing).
+  for (int64_t r = 0; r < L.c; ++r) {
+    float* dst = state + 4 * r;
+    bool have = false;
+    for (int t = 0; t < used; ++t) {
+      if (empty_slice[static_cast<size_t>(t)]) continue;
+      const float* src = L.part + (static_cast<int64_t>(t) * L.c + r) * 4;
+      if (!have) {
+        std::memcpy(dst, src, 4 * sizeof(float));
+        have = true;
+        continue;
+      }
+      float zt = dst[3];
+      merge_state(dst, src[0], src[1], src[2], false);
+      dst[3] = zt == zt ? zt : src[3];  // the slice that holds the token has its logit; the others NaN
+    }
+  }
+}
+
+void pl_linear_grad(const PlLinear& L, const float* coef, float* dW, float* dHc) {
+  const int want = pl_linear_threads();
+  int used = 1;
+  std::vector<char> empty_slice(static_cast<size_t>(want), 0);
+#pragma omp parallel num_threads(want) if (want > 1)
+  {
+    const int t = thread_id(), nt = team_size();
+#pragma omp single
+    used = nt;
+    int64_t lo, hi;
+    slice(L.V, t, nt, &lo, &hi);
+    const int64_t ldz = L.full_layout ? L.V : L.B;
+    float* dh = t == 0 ? dHc : L.part + static_cast<int64_t>(t) * L.c * L.d;
+    empty_slice[static_cast<size_t>(t)] = lo >= hi;
+    for (int64_t v = lo; v < hi; v += L.B) {
+      const int64_t vb = std::min(L.B, hi - v);
+      float* zb = z_block(L, t, v);
+      const float* wb = weight_rows(L, t, v, vb);
+      if (L.recompute) sgemm(false, true, L.c, vb, L.d, 1.0f, L.Hc, L.d, wb, L.d, 0.0f, zb, ldz);
+      pl_grad(zb, DType::F32, ldz, nullptr, L.c, v, vb, L.tok, L.inv_temp, coef, zb, DType::F32, ldz);
+      sgemm(true, false, vb, L.d, L.c, 1.0f, zb, ldz, L.Hc, L.d, 1.0f, dW + v * L.d, L.d);
+      sgemm(false, false, L.c, L.d, vb, 1.0f, zb, ldz, wb, L.d, v == lo ? 0.0f : 1.0f, dh, L.d);
+    }
+    if (lo >= hi) std::memset(dh, 0, static_cast<size_t>(L.c * L.d) * sizeof(float));
+  }
+  // dHc = Σ over slices (thread 0 wrote straight into dHc).
+  const int64_t n = L.c * L.d;
+  for (int t = 1; t < used; ++t) {
+    const float* p = L.part + static_cast<int64_t>(t) * n;
+    for (int64_t i = 0; i < n; ++i) dHc[i] += p[i];
+  }
+  (void)empty_slice;
 }
 
 }  // namespace mtrl::cpu

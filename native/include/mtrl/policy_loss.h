@@ -152,6 +152,29 @@ void pl_zero_rows(void* dst, DType dt, int64_t ld, const int64_t* rows, int64_t 
 void pl_scatter_rows(const float* src, void* dst, DType dt, int64_t ld, const int64_t* rows, int64_t nrows, int64_t width);
 // dst row r (contiguous f32) = src row rows[r], converted from src's dtype.
 void pl_gather_rows(const void* src, DType dt, int64_t ld, const int64_t* rows, int64_t nrows, int64_t width, float* dst);
+
+// Fused-linear passes over one chunk of c token rows (CPU). Each of nt = pl_linear_threads() threads
+// owns a vocabulary slice and walks it in blocks of B columns.
+struct PlLinear {
+  const float* Hc = nullptr;  // (c, d) gathered hidden rows
+  int64_t c = 0, d = 0;
+  const void* W = nullptr;    // (V, d) weight, f32 or bf16
+  DType wdt = DType::F32;
+  int64_t V = 0;
+  const int32_t* tok = nullptr;  // (c) token ids
+  float inv_temp = 1.0f;
+  int64_t B = 0;                 // block width
+  bool full_layout = false;      // Z is (c, V): the chunk's logits stay there between the passes
+  bool recompute = true;         // the gradient pass recomputes each logits block
+  float* Z = nullptr;            // (c, V) when full_layout, else (nt, c, B) per-thread scratch
+  float* part = nullptr;         // (nt, c, max(4, d)) per-thread partial statistics / dH
+  float* wscratch = nullptr;     // (nt, B, d) f32 weight blocks when W is bf16
+};
+int pl_linear_threads();
+// state (c, 4) = online statistics of the chunk's rows over the whole vocabulary.
+void pl_linear_stats(const PlLinear& L, float* state);
+// Gradient with coefficients coef (c, 4): dW (V, d) += dZᵀ·Hc and dHc (c, d) = dZ·W.
+void pl_linear_grad(const PlLinear& L, const float* coef, float* dW, float* dHc);
 }  // namespace cpu
 
 #ifdef MTRL_WITH_CUDA
