@@ -6,7 +6,7 @@
 // the merged pair are touched) with a lazy max-heap, so a few thousand merges over ~50k short strings
 // take seconds. The result is a tokenizer.json object loaded through the same code as any file.
 import { BYTE_TO_CHAR, gpt2PreTokenize, wtf8Encode } from './hf-tokenizer.js';
-import { BpeTokenizer, DEFAULT_SPECIAL_TOKENS, type TokenizerJSON } from './tokenizer.js';
+import { BpeTokenizer, DEFAULT_SPECIAL_TOKENS, PairTable, type TokenizerJSON } from './tokenizer.js';
 
 export interface TrainBpeOptions {
   /** Total vocabulary size including special tokens and the 256 byte tokens. */
@@ -17,49 +17,101 @@ export interface TrainBpeOptions {
   minFrequency?: number;
 }
 
-/** Max-heap entry: pair (a, b) with its count at the time it was pushed. */
-interface HeapEntry {
-  count: number;
-  a: number;
-  b: number;
-}
+/**
+ * Pair statistics on typed arrays: each distinct adjacent pair (a, b) gets a dense index with its
+ * ids, its current weighted count and the words it occurs in (a list that may hold stale entries).
+ */
+class PairStats {
+  readonly index = new PairTable(1 << 14);
+  a = new Int32Array(1 << 12);
+  b = new Int32Array(1 << 12);
+  count = new Float64Array(1 << 12);
+  words: number[][] = [];
+  n = 0;
 
-/** Higher count first; on ties the smaller left id, then the smaller right id (deterministic). */
-function before(x: HeapEntry, y: HeapEntry): boolean {
-  return x.count !== y.count ? x.count > y.count : x.a !== y.a ? x.a < y.a : x.b < y.b;
-}
-
-class PairHeap {
-  readonly items: HeapEntry[] = [];
-  push(e: HeapEntry): void {
-    const h = this.items;
-    let i = h.length;
-    h.push(e);
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!before(e, h[p]!)) break;
-      h[i] = h[p]!;
-      i = p;
+  /** The index of (a, b), created with count 0 when new. */
+  id(a: number, b: number): number {
+    let p = this.index.get(a, b);
+    if (p >= 0) return p;
+    p = this.n++;
+    if (p >= this.a.length) {
+      const grow = <T extends Int32Array | Float64Array>(x: T): T => {
+        const y = new (x.constructor as new (n: number) => T)(x.length * 2);
+        y.set(x);
+        return y;
+      };
+      this.a = grow(this.a);
+      this.b = grow(this.b);
+      this.count = grow(this.count);
     }
-    h[i] = e;
+    this.a[p] = a;
+    this.b[p] = b;
+    this.count[p] = 0;
+    this.words.push([]);
+    this.index.set(a, b, p);
+    return p;
   }
-  pop(): HeapEntry | undefined {
-    const h = this.items;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= h.length) break;
-        const c = l + 1 < h.length && before(h[l + 1]!, h[l]!) ? l + 1 : l;
-        if (!before(h[c]!, last)) break;
-        h[i] = h[c]!;
-        i = c;
-      }
-      h[i] = last;
+}
+
+/**
+ * Lazy max-heap of (count snapshot, pair index) on typed arrays. Order: higher count first, then
+ * the smaller left id, then the smaller right id — a total order, so training is deterministic.
+ */
+class PairHeap {
+  #count = new Float64Array(1 << 12);
+  #pair = new Int32Array(1 << 12);
+  size = 0;
+  constructor(readonly stats: PairStats) {}
+
+  #before(c1: number, p1: number, c2: number, p2: number): boolean {
+    if (c1 !== c2) return c1 > c2;
+    const { a, b } = this.stats;
+    return a[p1] !== a[p2] ? a[p1]! < a[p2]! : b[p1]! < b[p2]!;
+  }
+
+  push(count: number, pair: number): void {
+    if (this.size === this.#count.length) {
+      const c = new Float64Array(this.size * 2);
+      c.set(this.#count);
+      const q = new Int32Array(this.size * 2);
+      q.set(this.#pair);
+      this.#count = c;
+      this.#pair = q;
     }
-    return top;
+    let i = this.size++;
+    while (i > 0) {
+      const par = (i - 1) >> 1;
+      if (!this.#before(count, pair, this.#count[par]!, this.#pair[par]!)) break;
+      this.#count[i] = this.#count[par]!;
+      this.#pair[i] = this.#pair[par]!;
+      i = par;
+    }
+    this.#count[i] = count;
+    this.#pair[i] = pair;
+  }
+
+  /** Removes the top; returns its pair index (its count snapshot is in `topCount`), or -1 when empty. */
+  topCount = 0;
+  pop(): number {
+    if (this.size === 0) return -1;
+    const pair = this.#pair[0]!;
+    this.topCount = this.#count[0]!;
+    const n = --this.size;
+    const lc = this.#count[n]!;
+    const lp = this.#pair[n]!;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const c = l + 1 < n && this.#before(this.#count[l + 1]!, this.#pair[l + 1]!, this.#count[l]!, this.#pair[l]!) ? l + 1 : l;
+      if (!this.#before(this.#count[c]!, this.#pair[c]!, lc, lp)) break;
+      this.#count[i] = this.#count[c]!;
+      this.#pair[i] = this.#pair[c]!;
+      i = c;
+    }
+    this.#count[i] = lc;
+    this.#pair[i] = lp;
+    return pair;
   }
 }
 
@@ -124,40 +176,51 @@ export function trainBpeJSON(texts: Iterable<string>, opts: TrainBpeOptions): To
     freq.push(c);
   }
 
-  // 3. Pair statistics: count and the words each pair occurs in (lists may hold stale/duplicate entries).
-  const K = 1 << 20;
-  const pairCount = new Map<number, number>();
-  const pairWords = new Map<number, number[]>();
+  // 3. Pair statistics over the words (weighted by word frequency).
+  const stats = new PairStats();
+  const wordLen = Int32Array.from(words, (w) => w.length);
   for (let w = 0; w < words.length; w++) {
     const s = words[w]!;
     for (let i = 0; i + 1 < s.length; i++) {
-      const key = s[i]! * K + s[i + 1]!;
-      pairCount.set(key, (pairCount.get(key) ?? 0) + freq[w]!);
-      let list = pairWords.get(key);
-      if (!list) pairWords.set(key, (list = []));
+      const p = stats.id(s[i]!, s[i + 1]!);
+      stats.count[p] = stats.count[p]! + freq[w]!;
+      const list = stats.words[p]!;
       if (list[list.length - 1] !== w) list.push(w);
     }
   }
-  const heap = new PairHeap();
-  for (const [key, count] of pairCount) heap.push({ count, a: Math.floor(key / K), b: key % K });
+  const heap = new PairHeap(stats);
+  for (let p = 0; p < stats.n; p++) heap.push(stats.count[p]!, p);
 
-  // 4. Merge loop.
+  // 4. Merge loop. Per merge only the words listed for the pair are touched: their old pairs are
+  // subtracted and their new pairs added into a delta per pair index, then applied at once.
   const merges: [string, string][] = [];
   const stamp = new Int32Array(words.length).fill(-1);
-  const delta = new Map<number, number>();
+  let delta = new Float64Array(stats.a.length);
+  const touched: number[] = [];
+  const addDelta = (x: number, y: number, f: number): number => {
+    const p = stats.id(x, y);
+    if (p >= delta.length) {
+      const d = new Float64Array(stats.a.length);
+      d.set(delta);
+      delta = d;
+    }
+    if (delta[p] === 0) touched.push(p);
+    delta[p] = delta[p]! + f;
+    return p;
+  };
   while (tokens.length < vocabSize) {
     const top = heap.pop();
-    if (!top) break;
-    const key = top.a * K + top.b;
-    const current = pairCount.get(key) ?? 0;
-    if (current !== top.count) {
+    if (top < 0) break;
+    const current = stats.count[top]!;
+    if (current !== heap.topCount) {
       // Stale. A lower current count was never pushed (decreases are lazy), so push it now; a higher
       // one already has its own entry.
-      if (current > 0 && current < top.count) heap.push({ count: current, a: top.a, b: top.b });
+      if (current > 0 && current < heap.topCount) heap.push(current, top);
       continue;
     }
     if (current < minFrequency) break;
-    const { a, b } = top;
+    const a = stats.a[top]!;
+    const b = stats.b[top]!;
     const merged = tokens[a]! + tokens[b]!;
     let newId = idOf.get(merged);
     if (newId === undefined || newId < S) {
@@ -167,54 +230,50 @@ export function trainBpeJSON(texts: Iterable<string>, opts: TrainBpeOptions): To
     }
     merges.push([tokens[a]!, tokens[b]!]);
 
-    delta.clear();
-    const add = (x: number, y: number, f: number) => {
-      const k = x * K + y;
-      delta.set(k, (delta.get(k) ?? 0) + f);
-    };
     const iteration = merges.length;
-    for (const w of pairWords.get(key) ?? []) {
+    for (const w of stats.words[top]!) {
       if (stamp[w] === iteration) continue;
       stamp[w] = iteration;
       const s = words[w]!;
+      const len = wordLen[w]!;
       let found = false;
-      for (let i = 0; i + 1 < s.length; i++)
+      for (let i = 0; i + 1 < len; i++)
         if (s[i] === a && s[i + 1] === b) {
           found = true;
           break;
         }
       if (!found) continue;
       const f = freq[w]!;
-      for (let i = 0; i + 1 < s.length; i++) add(s[i]!, s[i + 1]!, -f);
-      const out: number[] = [];
-      for (let i = 0; i < s.length; ) {
-        if (i + 1 < s.length && s[i] === a && s[i + 1] === b) {
-          out.push(newId);
+      for (let i = 0; i + 1 < len; i++) addDelta(s[i]!, s[i + 1]!, -f);
+      // Merge in place (the write index never passes the read index).
+      let n = 0;
+      for (let i = 0; i < len; ) {
+        if (i + 1 < len && s[i] === a && s[i + 1] === b) {
+          s[n++] = newId;
           i += 2;
-        } else out.push(s[i++]!);
+        } else s[n++] = s[i++]!;
       }
-      const ns = Int32Array.from(out);
-      words[w] = ns;
-      for (let i = 0; i + 1 < ns.length; i++) {
-        add(ns[i]!, ns[i + 1]!, f);
+      wordLen[w] = n;
+      for (let i = 0; i + 1 < n; i++) {
+        const p = addDelta(s[i]!, s[i + 1]!, f);
         // Only pairs with the new token are new to this word; the others already list it.
-        if (ns[i] === newId || ns[i + 1] === newId) {
-          const k = ns[i]! * K + ns[i + 1]!;
-          let list = pairWords.get(k);
-          if (!list) pairWords.set(k, (list = []));
+        if (s[i] === newId || s[i + 1] === newId) {
+          const list = stats.words[p]!;
           if (list[list.length - 1] !== w) list.push(w);
         }
       }
     }
-    for (const [k, d] of delta) {
+    for (const p of touched) {
+      const d = delta[p]!;
+      delta[p] = 0;
       if (d === 0) continue;
-      const c = (pairCount.get(k) ?? 0) + d;
-      if (c <= 0) pairCount.delete(k);
-      else pairCount.set(k, c);
-      if (d > 0) heap.push({ count: c, a: Math.floor(k / K), b: k % K });
+      const c = Math.max(stats.count[p]! + d, 0);
+      stats.count[p] = c;
+      if (d > 0) heap.push(c, p);
     }
-    pairCount.delete(key);
-    pairWords.delete(key);
+    touched.length = 0;
+    stats.count[top] = 0;
+    stats.words[top] = [];
   }
 
   const vocab: Record<string, number> = Object.fromEntries(tokens.map((t, i) => [t, i] as [string, number]).filter(([t, i]) => idOf.get(t) === i));

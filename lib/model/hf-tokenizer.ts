@@ -53,6 +53,42 @@ const utf8Decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 // Any surrogate code unit: the fast TextEncoder path is exact only without lone surrogates.
 const HAS_SURROGATE = /[\uD800-\uDFFF]/;
 
+/**
+ * Encodes `s` as WTF-8 into `out` (which must hold 3 bytes per UTF-16 unit) and returns the byte
+ * count. Hand-rolled because TextEncoder's per-call overhead dominates for the short words BPE sees.
+ */
+export function wtf8EncodeInto(s: string, out: Uint8Array): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    let c = s.charCodeAt(i);
+    if (c < 0x80) {
+      out[n++] = c;
+      continue;
+    }
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+        i++;
+      }
+    }
+    if (c < 0x800) {
+      out[n++] = 0xc0 | (c >> 6);
+      out[n++] = 0x80 | (c & 63);
+    } else if (c < 0x10000) {
+      out[n++] = 0xe0 | (c >> 12);
+      out[n++] = 0x80 | ((c >> 6) & 63);
+      out[n++] = 0x80 | (c & 63);
+    } else {
+      out[n++] = 0xf0 | (c >> 18);
+      out[n++] = 0x80 | ((c >> 12) & 63);
+      out[n++] = 0x80 | ((c >> 6) & 63);
+      out[n++] = 0x80 | (c & 63);
+    }
+  }
+  return n;
+}
+
 export function wtf8Encode(s: string): Uint8Array {
   if (!HAS_SURROGATE.test(s)) return utf8Encoder.encode(s);
   const out: number[] = [];

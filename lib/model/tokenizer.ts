@@ -8,7 +8,7 @@
 // layout in docs/formats.md.
 import * as fs from 'node:fs';
 import { writeFileAtomicSync } from './atomic-file.js';
-import { byteOfChar, buildNormalizer, buildPreTokenizer, BYTE_TO_CHAR, bytesToByteLevel, checkDecoder, type Normalizer, type PreTokenizerStep, wtf8Decode, wtf8Encode } from './hf-tokenizer.js';
+import { byteOfChar, buildNormalizer, buildPreTokenizer, BYTE_TO_CHAR, bytesToByteLevel, checkDecoder, type Normalizer, type PreTokenizerStep, wtf8Decode, wtf8Encode, wtf8EncodeInto } from './hf-tokenizer.js';
 
 /** Special-token roles the judge relies on, with our token for each. */
 export const SPECIAL_ROLES = {
@@ -136,6 +136,80 @@ function describe(x: unknown): string {
 const WORD_CHAR = /[\p{L}\p{N}_]/u;
 const WS_CHAR = /\s/u;
 
+/**
+ * Open-addressing hash map from a pair of non-negative int32 ids to an int32 value, on typed arrays.
+ * BPE spends its time looking up (left, right) pairs; a Map with numeric keys past the small-integer
+ * range hashes heap numbers and allocates, this does neither. Also used by the trainer.
+ */
+export class PairTable {
+  #a: Int32Array;
+  #b: Int32Array;
+  #v: Int32Array;
+  #mask: number;
+  size = 0;
+
+  constructor(expected = 8) {
+    let cap = 16;
+    while (cap < expected * 2) cap *= 2;
+    this.#a = new Int32Array(cap).fill(-1);
+    this.#b = new Int32Array(cap);
+    this.#v = new Int32Array(cap);
+    this.#mask = cap - 1;
+  }
+
+  #slot(a: number, b: number): number {
+    let h = Math.imul(a, 0x9e3779b1) ^ Math.imul(b + 0x7f4a7c15, 0x85ebca77);
+    h ^= h >>> 15;
+    let i = h & this.#mask;
+    const ka = this.#a;
+    for (;;) {
+      const x = ka[i]!;
+      if (x === -1 || (x === a && this.#b[i] === b)) return i;
+      i = (i + 1) & this.#mask;
+    }
+  }
+
+  /** The value stored for (a, b), or -1. */
+  get(a: number, b: number): number {
+    const i = this.#slot(a, b);
+    return this.#a[i] === -1 ? -1 : this.#v[i]!;
+  }
+
+  set(a: number, b: number, value: number): void {
+    let i = this.#slot(a, b);
+    if (this.#a[i] === -1) {
+      if ((this.size + 1) * 2 > this.#a.length) {
+        this.#grow();
+        i = this.#slot(a, b);
+      }
+      this.#a[i] = a;
+      this.#b[i] = b;
+      this.size++;
+    }
+    this.#v[i] = value;
+  }
+
+  #grow(): void {
+    const [oa, ob, ov] = [this.#a, this.#b, this.#v];
+    this.#a = new Int32Array(oa.length * 2).fill(-1);
+    this.#b = new Int32Array(oa.length * 2);
+    this.#v = new Int32Array(oa.length * 2);
+    this.#mask = oa.length * 2 - 1;
+    for (let i = 0; i < oa.length; i++) {
+      if (oa[i] === -1) continue;
+      const j = this.#slot(oa[i]!, ob[i]!);
+      this.#a[j] = oa[i]!;
+      this.#b[j] = ob[i]!;
+      this.#v[j] = ov[i]!;
+    }
+  }
+}
+
+/** Grows a scratch buffer to hold at least n elements. */
+function ensure<T extends Int32Array | Uint8Array>(buf: T, n: number, make: (n: number) => T): T {
+  return buf.length >= n ? buf : make(Math.max(n, buf.length * 2));
+}
+
 /** A byte-level BPE tokenizer built from a tokenizer.json object. */
 export class BpeTokenizer implements Tokenizer {
   readonly vocabSize: number;
@@ -144,10 +218,12 @@ export class BpeTokenizer implements Tokenizer {
   readonly #vocab: Map<string, number>;
   readonly #idToTok: (string | undefined)[];
   readonly #merges: [string, string][];
-  /** (left id · K + right id) → merge rank; the merged token id is #mergeResult[rank]. */
-  readonly #mergeRank = new Map<number, number>();
+  /** (left id, right id) → merge rank; the merged token id is #mergeResult[rank]. */
+  readonly #mergeRank = new PairTable();
   readonly #mergeResult: Int32Array;
-  readonly #K: number;
+  /** Scratch buffers for one word (grown on demand): WTF-8 bytes and symbol ids. */
+  #bytes = new Uint8Array(256);
+  #syms = new Int32Array(256);
   readonly #byteIds = new Int32Array(256).fill(-1);
   readonly #added: AddedToken[];
   readonly #addedById = new Map<number, AddedToken>();
@@ -238,7 +314,7 @@ export class BpeTokenizer implements Tokenizer {
     // Merges: "a b" strings (classic) or [a, b] pairs (tokenizers ≥ 0.20).
     const mergesRaw = m.merges ?? [];
     if (!Array.isArray(mergesRaw)) fail(`model.merges must be an array`);
-    this.#K = 2 ** Math.ceil(Math.log2(Math.max(this.vocabSize, 2)));
+    if ((mergesRaw as unknown[]).length >= 2 ** 21) fail(`model.merges has ${(mergesRaw as unknown[]).length} entries (at most 2^21 supported)`);
     this.#merges = [];
     this.#mergeResult = new Int32Array((mergesRaw as unknown[]).length);
     (mergesRaw as unknown[]).forEach((mg, rank) => {
@@ -253,9 +329,8 @@ export class BpeTokenizer implements Tokenizer {
       const ir = this.#vocab.get(a + b);
       if (ia === undefined || ib === undefined) fail(`model.merges[${rank}] ${JSON.stringify(mg)}: ${ia === undefined ? a : b} is not in the vocabulary`);
       if (ir === undefined) fail(`model.merges[${rank}] ${JSON.stringify(mg)}: merged token ${JSON.stringify(a + b)} is not in the vocabulary`);
-      const key = ia! * this.#K + ib!;
       // A repeated pair keeps its first (highest-priority) rank, as in HF.
-      if (!this.#mergeRank.has(key)) this.#mergeRank.set(key, rank);
+      if (this.#mergeRank.get(ia!, ib!) < 0) this.#mergeRank.set(ia!, ib!, rank);
       this.#mergeResult[rank] = ir!;
       this.#merges.push([a, b]);
     });
@@ -415,13 +490,15 @@ export class BpeTokenizer implements Tokenizer {
 
   /** BPE over one pre-token: start from its bytes, apply the lowest-ranked merge (leftmost on ties) until none applies. */
   #bpeWord(piece: string): number[] {
-    const bytes = wtf8Encode(piece);
+    // WTF-8 bytes into scratch (≤ 3 bytes per UTF-16 unit).
+    const bytes = (this.#bytes = ensure(this.#bytes, piece.length * 3, (n) => new Uint8Array(n)));
+    const nb = wtf8EncodeInto(piece, bytes);
     if (this.#ignoreMerges) {
-      const whole = this.#vocab.get(bytesToByteLevel(bytes));
+      const whole = this.#vocab.get(bytesToByteLevel(bytes.subarray(0, nb)));
       if (whole !== undefined) return [whole];
     }
-    const syms = new Array<number>(bytes.length);
-    for (let i = 0; i < bytes.length; i++) {
+    const syms = (this.#syms = ensure(this.#syms, nb, (n) => new Int32Array(n)));
+    for (let i = 0; i < nb; i++) {
       let id = this.#byteIds[bytes[i]!]!;
       if (id < 0) {
         if (this.#unkId === undefined)
@@ -430,36 +507,35 @@ export class BpeTokenizer implements Tokenizer {
       }
       syms[i] = id;
     }
-    if (syms.length < 2) return syms;
-    return syms.length <= SHORT_WORD ? this.#mergeShort(syms) : this.#mergeLong(syms);
+    const n = nb < 2 ? nb : nb <= SHORT_WORD ? this.#mergeShort(syms, nb) : this.#mergeLong(syms, nb);
+    return Array.from(syms.subarray(0, n));
   }
 
-  #mergeShort(syms: number[]): number[] {
-    const K = this.#K;
+  /** O(n²) merge loop in place on syms[0..n); returns the new length. */
+  #mergeShort(syms: Int32Array, n: number): number {
     const ranks = this.#mergeRank;
     for (;;) {
-      let best = Infinity;
+      let best = 0x7fffffff;
       let pos = -1;
-      for (let i = 0; i + 1 < syms.length; i++) {
-        const r = ranks.get(syms[i]! * K + syms[i + 1]!);
-        if (r !== undefined && r < best) {
+      for (let i = 0; i + 1 < n; i++) {
+        const r = ranks.get(syms[i]!, syms[i + 1]!);
+        if (r >= 0 && r < best) {
           best = r;
           pos = i;
         }
       }
-      if (pos < 0) return syms;
+      if (pos < 0) return n;
       syms[pos] = this.#mergeResult[best]!;
-      syms.splice(pos + 1, 1);
+      syms.copyWithin(pos + 1, pos + 2, n);
+      n--;
     }
   }
 
-  /** Same result as #mergeShort in O(n log n): a doubly linked list of symbols and a min-heap of
-   *  candidate pairs keyed (rank, position); stale entries are detected by re-checking the pair. */
-  #mergeLong(input: number[]): number[] {
-    const n = input.length;
-    const K = this.#K;
+  /** Same result as #mergeShort in O(n log n): a linked list of symbols and a min-heap of candidate
+   *  pairs keyed (rank, position); stale entries are detected by re-checking the pair. */
+  #mergeLong(syms: Int32Array, n: number): number {
     const ranks = this.#mergeRank;
-    const sym = Int32Array.from(input);
+    const sym = syms.slice(0, n);
     const next = new Int32Array(n);
     const prev = new Int32Array(n);
     for (let i = 0; i < n; i++) {
@@ -467,7 +543,7 @@ export class BpeTokenizer implements Tokenizer {
       prev[i] = i - 1;
     }
     const alive = new Uint8Array(n).fill(1);
-    // Key = rank · 2^32 + position: exact in a double while rank < 2^21.
+    // Key = rank · 2^32 + position: exact in a double since rank < 2^21.
     const heap: number[] = [];
     const push = (k: number) => {
       let i = heap.length;
@@ -500,8 +576,8 @@ export class BpeTokenizer implements Tokenizer {
     const offer = (i: number) => {
       const j = next[i]!;
       if (j < 0) return;
-      const r = ranks.get(sym[i]! * K + sym[j]!);
-      if (r !== undefined) push(r * 4294967296 + i);
+      const r = ranks.get(sym[i]!, sym[j]!);
+      if (r >= 0) push(r * 4294967296 + i);
     };
     for (let i = 0; i + 1 < n; i++) offer(i);
     while (heap.length > 0) {
@@ -509,7 +585,7 @@ export class BpeTokenizer implements Tokenizer {
       const rank = Math.floor(key / 4294967296);
       const i = key - rank * 4294967296;
       const j = next[i]!;
-      if (!alive[i] || j < 0 || ranks.get(sym[i]! * K + sym[j]!) !== rank) continue;
+      if (!alive[i] || j < 0 || ranks.get(sym[i]!, sym[j]!) !== rank) continue;
       sym[i] = this.#mergeResult[rank]!;
       alive[j] = 0;
       const k = next[j]!;
@@ -518,9 +594,10 @@ export class BpeTokenizer implements Tokenizer {
       if (prev[i]! >= 0) offer(prev[i]!);
       offer(i);
     }
-    const out: number[] = [];
-    for (let i = 0; i >= 0; i = next[i]!) out.push(sym[i]!);
-    return out;
+    // Position 0 always survives (a merge keeps its left symbol).
+    let m = 0;
+    for (let i = 0; i >= 0; i = next[i]!) syms[m++] = sym[i]!;
+    return m;
   }
 
   // ------------------------------------------------------------------ decode
