@@ -49,6 +49,17 @@ function runConfig(opts: { config?: string }, overrides: Partial<Record<string, 
   return parseRunConfig(merged, opts.config ?? '(command line)');
 }
 
+function modelSpec(v: string): 'tiny' | 'small' | Record<string, unknown> {
+  if (v === 'tiny' || v === 'small') return v;
+  try {
+    const o = JSON.parse(v) as unknown;
+    if (o && typeof o === 'object' && !Array.isArray(o)) return o as Record<string, unknown>;
+  } catch {
+    // fall through to the error below
+  }
+  throw new InvalidArgumentError(`--model must be 'tiny', 'small' or a JSON object of sizes, got ${JSON.stringify(v)}`);
+}
+
 const program = new Command('mtrl-judge')
   .description('Train and run multimodal LLM-as-a-judge models with multi-task reinforcement learning (MT-RL-Judge).')
   .version((JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version)
@@ -64,7 +75,7 @@ program
   .option('--seed <n>', 'seed of the corpus, tokenizer and initial weights', int('--seed'), 0)
   .option('--vocab-size <n>', 'tokenizer vocabulary size', int('--vocab-size'), 1024)
   .option('--corpus-size <n>', 'corpus items generated', int('--corpus-size'), 8000)
-  .option('--model <preset>', "model preset ('tiny' | 'small')", 'tiny')
+  .option('--model <preset|json>', "model preset ('tiny' | 'small') or a JSON object of sizes laid over 'tiny', e.g. '{\"dModel\":64,\"nLayers\":2}'", 'tiny')
   .option('--device <device>', "'cpu' or 'cuda:N'", 'cpu')
   .action(async (o) => {
     const { pretrainBase } = await import('../experiment/pretrain.js');
@@ -79,7 +90,7 @@ program
       learningRate: o.lr,
       vocabSize: o.vocabSize,
       corpusSize: o.corpusSize,
-      model: o.model,
+      model: modelSpec(o.model),
       device: parseDevice(o.device, '--device'),
       metricsFile: path.join(o.out + '.metrics.jsonl'),
       onStep: (step, loss, tps) => progress.update(step, { loss, 'tok/s': tps }),
@@ -93,7 +104,7 @@ program
         kind: 'pretrain',
         steps: r.steps,
         finalLoss: r.finalLoss,
-        command: `mtrl-judge pretrain --out ${o.out} --steps ${o.steps} --batch-size ${o.batchSize} --lr ${o.lr} --seed ${o.seed} --vocab-size ${o.vocabSize} --corpus-size ${o.corpusSize} --model ${o.model}`,
+        command: `mtrl-judge pretrain --out ${o.out} --steps ${o.steps} --batch-size ${o.batchSize} --lr ${o.lr} --seed ${o.seed} --vocab-size ${o.vocabSize} --corpus-size ${o.corpusSize} --model '${o.model}'`,
       },
     });
     console.log(`saved ${o.out}: ${r.model.numParameters().toLocaleString()} parameters, ${r.steps} steps, final loss ${r.finalLoss.toFixed(4)}, ${r.seconds.toFixed(0)} s`);

@@ -8,7 +8,7 @@ import type { Seed } from '../data/rng.js';
 import { promptWithContinuation } from '../judge/encode.js';
 import { disposeBatch, type JudgeInput } from '../model/batch.js';
 import { trainBpe } from '../model/bpe-train.js';
-import { makeConfig, type JudgeModelConfig, type PresetName } from '../model/config.js';
+import { makeConfig, TINY_CONFIG, type JudgeModelConfig, type PresetName } from '../model/config.js';
 import { JudgeModel } from '../model/judge-model.js';
 import { clipGradNorm } from '../model/layers/ops.js';
 import { AdamW } from '../model/optimizer.js';
@@ -95,7 +95,10 @@ export async function pretrainBase(opts: PretrainOptions = {}): Promise<Pretrain
   const items: CorpusItem[] = [];
   for (let i = 0; i < n; i++) items.push(generateCorpusItem(seed, 'train', i, imageSize));
   const tokenizer = trainBpe(tokenizerCorpus(seed, items), { vocabSize: opts.vocabSize ?? 1024 });
-  const config = makeConfig(opts.model ?? 'tiny', { vocabSize: tokenizer.vocabSize, imageTokenId: tokenizer.imageId });
+  // A partial object is laid over the tiny preset (so `{ dModel: 64 }` changes just the width).
+  const spec = opts.model ?? 'tiny';
+  const base = typeof spec === 'string' ? spec : { ...TINY_CONFIG, visionDim: undefined, visionHeads: undefined, visionFF: undefined, ...spec };
+  const config = makeConfig(base, { vocabSize: tokenizer.vocabSize, imageTokenId: tokenizer.imageId });
   const model = new JudgeModel(config, { device: opts.device ?? 'cpu', seed: typeof seed === 'number' ? seed : 0 });
   const lr = opts.learningRate ?? 2e-3;
   const optimizer = new AdamW(model.parameters(), {

@@ -1,0 +1,115 @@
+// The CLI end to end on tiny settings in a temp folder: pretrain, train (SFT and GRPO), resume,
+// eval, judge, experiment with its report, data export, and config validation errors.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { packageRoot } from '../lib/native.js';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'mtrl-cli-'));
+const base = path.join(tmp, 'base');
+const config = path.join(packageRoot, 'configs', 'tiny-test.json');
+const TINY_MODEL = JSON.stringify({ dModel: 32, nLayers: 1, nHeads: 2, nKvHeads: 1, dFF: 64, maxSeqLen: 320 });
+
+function cli(args: string[], opts: { ok?: boolean } = {}) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(packageRoot, 'lib', 'cli', 'main.ts'), ...args], {
+    cwd: tmp,
+    encoding: 'utf8',
+    env: { ...process.env, OMP_NUM_THREADS: '1' },
+    timeout: 300_000,
+  });
+  if ((opts.ok ?? true) && r.status !== 0) throw new Error(`mtrl-judge ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  return r;
+}
+
+describe('mtrl-judge CLI', () => {
+  beforeAll(() => {
+    cli(['pretrain', '--out', base, '--steps', '3', '--batch-size', '4', '--corpus-size', '64', '--vocab-size', '320', '--model', TINY_MODEL]);
+  });
+
+  it('pretrain writes a loadable checkpoint with the command that reproduces it', () => {
+    for (const f of ['model.safetensors', 'config.json', 'tokenizer.json', 'trainer_state.json']) expect(existsSync(path.join(base, f)), f).toBe(true);
+    const state = JSON.parse(readFileSync(path.join(base, 'trainer_state.json'), 'utf8')) as { command: string; steps: number };
+    expect(state.steps).toBe(3);
+    expect(state.command).toContain('mtrl-judge pretrain');
+  });
+
+  it('train (sft-unified), then --resume continues from the saved step', () => {
+    const out = path.join(tmp, 'run-sft');
+    cli(['train', '--method', 'sft-unified', '--config', config, '--base', base, '--out', out, '--steps', '2']);
+    const last = path.join(out, 'sft-unified', 'last');
+    expect(existsSync(path.join(last, 'optimizer.safetensors'))).toBe(true);
+    const r = cli(['train', '--method', 'sft-unified', '--config', config, '--base', base, '--out', out, '--steps', '3', '--resume']);
+    expect(r.stderr).toContain('resumed sft-unified at step 2');
+    const lines = readFileSync(path.join(out, 'sft-unified', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; step: number });
+    expect(lines.filter((l) => l.type === 'train').map((l) => l.step)).toEqual([1, 2, 3]);
+  });
+
+  it('train (mt-rl) writes metrics with rewards per task', () => {
+    const out = path.join(tmp, 'run-rl');
+    cli(['train', '--method', 'mt-rl', '--config', config, '--base', base, '--out', out]);
+    const rec = JSON.parse(readFileSync(path.join(out, 'mt-rl', 'metrics.jsonl'), 'utf8').trim().split('\n')[0]!) as {
+      perTask: Record<string, { reward: number }>;
+      zeroVarianceFraction: number;
+    };
+    expect(Object.keys(rec.perTask).length).toBeGreaterThan(0);
+    expect(rec.zeroVarianceFraction).toBeGreaterThanOrEqual(0);
+  });
+
+  it('eval prints a table and JSON', () => {
+    const r = cli(['eval', '--checkpoint', base, '--config', config, '--tasks', 'safety,pair-safety', '--max-per-task', '4']);
+    expect(r.stdout).toMatch(/macro-F1/);
+    expect(r.stdout).toMatch(/safety/);
+    const j = cli(['eval', '--checkpoint', base, '--config', config, '--tasks', 'safety', '--max-per-task', '4', '--json']);
+    const parsed = JSON.parse(j.stdout) as Record<string, { macroF1: number; n: number }>;
+    expect(parsed.safety!.n).toBe(4);
+  });
+
+  it('judge reads image files and prints reasoning and verdict', async () => {
+    const sharp = (await import('sharp')).default;
+    const img = path.join(tmp, 'a.png');
+    await sharp({ create: { width: 40, height: 40, channels: 3, background: { r: 200, g: 30, b: 30 } } }).png().toFile(img);
+    const r = cli(['judge', '--checkpoint', base, '--task', 'technical', '--image', img]);
+    expect(r.stdout).toMatch(/verdict:/);
+    const j = cli(['judge', '--checkpoint', base, '--task', 'pair-safety', '--images', img, img, '--json']);
+    const out = JSON.parse(j.stdout) as { raw: string; verdict: string | null };
+    expect(typeof out.raw).toBe('string');
+    const bad = cli(['judge', '--checkpoint', base, '--task', 'pair-safety', '--image', img], { ok: false });
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/needs 2 image/);
+  });
+
+  it('experiment writes report.md and a self-contained report.html with the tables', () => {
+    const out = path.join(tmp, 'exp');
+    const r = cli(['experiment', '--config', config, '--base', base, '--out', out]);
+    expect(r.stdout).toMatch(/In-distribution macro-F1/);
+    const md = readFileSync(path.join(out, 'report.md'), 'utf8');
+    expect(md).toContain('| MT-RL-Judge |');
+    expect(md).toContain('| SFT-Unified |');
+    expect(md).toContain('pair-safety');
+    const html = readFileSync(path.join(out, 'report.html'), 'utf8');
+    expect(html).toContain('<table>');
+    expect(html).not.toMatch(/(src|href)="https?:/);
+  });
+
+  it('config errors name the field and the allowed values', () => {
+    const bad = path.join(tmp, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ grpo: { lossType: 'ppo', numGenerations: 1 }, methods: ['magic'] }));
+    const r = cli(['experiment', '--config', bad, '--base', base], { ok: false });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/grpo\.lossType/);
+    expect(r.stderr).toMatch(/'grpo'|"grpo"/);
+    expect(r.stderr).toMatch(/grpo\.numGenerations/);
+    expect(r.stderr).toMatch(/methods\.0/);
+    const yaml = path.join(tmp, 'bad.yaml');
+    writeFileSync(yaml, 'grpo:\n  epsilon: [1\n');
+    expect(cli(['train', '--config', yaml], { ok: false }).stderr).toMatch(/not valid YAML/);
+    expect(cli(['train', '--method', 'ppo'], { ok: false }).stderr).toMatch(/Allowed choices are mt-rl, rl-single, sft-unified, sft-single/);
+  });
+
+  it('--help works for every command', () => {
+    for (const c of ['pretrain', 'train', 'eval', 'judge', 'experiment', 'bench']) expect(cli([c, '--help']).stdout).toContain('Usage: mtrl-judge ' + c);
+    expect(cli(['data', 'export', '--help']).stdout).toContain('--preset');
+  });
+});
