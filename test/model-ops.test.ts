@@ -286,13 +286,11 @@ describe('RoPE', () => {
     const [B, S, H, D] = [2, 9, 2, 32];
     const x = rand(B * S * H * D);
     const full = ropeForward(t32(x, [B, S, H, D]), Tensor.fromArray(new Int32Array([0, 0]), [B])).toArray();
-    const last = x.slice(0, 0);
     const step = new Float32Array(B * H * D);
     for (let b = 0; b < B; b++) step.set(x.subarray((b * S + S - 1) * H * D, (b * S + S) * H * D), b * H * D);
     const one = ropeForward(t32(step, [B, 1, H, D]), Tensor.fromArray(new Int32Array([S - 1, S - 1]), [B])).toArray();
     for (let b = 0; b < B; b++)
       for (let e = 0; e < H * D; e++) expect(one[b * H * D + e]).toBe(full[(b * S + S - 1) * H * D + e]);
-    expect(last.length).toBe(0);
   });
 
   it('backward vs finite differences', () => {
@@ -500,7 +498,7 @@ describe('AdamW and gradient norms', () => {
     const b = rand(77, -5, 5);
     const ta = t32(a, [10, 100]);
     const tb = t32(b, [77], 'bf16');
-    const bb = tb.toArray();
+    const bb = tb.toArray() as Float32Array;
     const norm = Math.sqrt(a.reduce((s, v) => s + v * v, 0) + bb.reduce((s, v) => s + v * v, 0));
     expect(Math.abs(gradNorm([ta, tb]) - norm)).toBeLessThan(1e-9 * norm);
     const got = clipGradNorm([ta, tb], 1);
