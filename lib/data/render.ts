@@ -82,22 +82,6 @@ const STAR = polygon(
     return [rho * Math.sin(a), -rho * Math.cos(a)];
   }),
 );
-const a = CROSS_HALF;
-const CROSS = polygon([
-  [-a, -1],
-  [a, -1],
-  [a, -a],
-  [1, -a],
-  [1, a],
-  [a, a],
-  [a, 1],
-  [-a, 1],
-  [-a, a],
-  [-1, a],
-  [-1, -a],
-  [-a, -a],
-]);
-
 /** Exact signed distance to a closed polygon (negative inside), after Inigo Quilez's sdPolygon. */
 function sdPolygon(poly: Float64Array, px: number, py: number): number {
   const n = poly.length / 2;
