@@ -3,9 +3,8 @@
 // pairwise tasks position-swap consistency (each pair judged in both orders), for graded tasks the
 // Spearman correlation of the verdict with the rater mean.
 import type { JudgeExample } from '../data/types.js';
-import { classificationReport, type Prediction } from '../metrics/classification.js';
-import { majorityVote } from '../metrics/consistency.js';
-import { positionConsistency } from '../metrics/consistency.js';
+import { classificationReport } from '../metrics/classification.js';
+import { majorityVote, positionConsistency } from '../metrics/consistency.js';
 import { spearman } from '../metrics/correlation.js';
 import type { JudgeModel } from '../model/judge-model.js';
 import type { Tokenizer } from '../model/tokenizer.js';
@@ -18,14 +17,15 @@ export interface EvaluateOptions {
   batchSize?: number;
   /** Longest judgment generated. Default 48 tokens. */
   maxNewTokens?: number;
-  /** 0 (default) = greedy; > 0 samples `samples` judgments and takes the majority verdict. */
+  /** 0 (default) = greedy; > 0 samples at this temperature. */
   temperature?: number;
-  /** Judgments per example when sampling (self-consistency). Default 1. */
+  /** Judgments per example (self-consistency; the majority verdict is scored). Default 1; > 1 needs temperature > 0. */
   samples?: number;
+  /** Seed of the sampler (sampling only). Default 0. */
   seed?: number;
   /** Judge pairwise examples in both orders (position consistency). Default true. */
   swapPairs?: boolean;
-  /** Keep every output (for reports). Default false: only the first `keepOutputs` per task. */
+  /** How many judged examples (output, verdict) each task's table keeps for reports. Default 8. */
   keepOutputs?: number;
   onProgress?: (done: number, total: number) => void;
 }
@@ -42,12 +42,17 @@ export interface TaskEvaluation {
   task: string;
   n: number;
   macroF1: number;
+  /** Fraction judged correctly (`task.isCorrect`: equality, or within the tolerance of a score task); no verdict = wrong. */
   accuracy: number;
   /** Strictly well-formed outputs (one think block, then one answer block). */
   formatRate: number;
   /** Outputs with no parsable verdict at all. */
   invalidRate: number;
+  /** Pairwise with swapPairs: fraction right in both orders (J1; no verdict = wrong). */
   positionConsistentAccuracy?: number;
+  /** Pairwise with swapPairs: of the pairs with a verdict in both orders, fraction choosing the same image both times. */
+  positionConsistency?: number;
+  /** 1 − positionConsistency: the choice of image changes when the order is swapped. */
   flipRate?: number;
   /** Fraction of the k samples agreeing with the majority (sampling only). */
   selfConsistency?: number;
@@ -62,7 +67,12 @@ interface Job {
 }
 
 /** Generates judgments for jobs in batches; returns the decoded outputs, `samples` per job. */
-function judgeAll(model: JudgeModel, tokenizer: Tokenizer, jobs: Job[], opts: Required<Omit<EvaluateOptions, 'onProgress' | 'keepOutputs' | 'swapPairs'>> & EvaluateOptions): string[][] {
+function judgeAll(
+  model: JudgeModel,
+  tokenizer: Tokenizer,
+  jobs: Job[],
+  opts: { batchSize: number; maxNewTokens: number; temperature: number; samples: number; seed: number; onProgress?: EvaluateOptions['onProgress'] },
+): string[][] {
   const out: string[][] = [];
   for (let i = 0; i < jobs.length; i += opts.batchSize) {
     const chunk = jobs.slice(i, i + opts.batchSize);
@@ -74,7 +84,8 @@ function judgeAll(model: JudgeModel, tokenizer: Tokenizer, jobs: Job[], opts: Re
         eosId: tokenizer.eosId,
         temperature: opts.temperature,
         seed: opts.seed,
-        offset: i * 1_000_003,
+        // Rows restart at 0 in every chunk: a distinct offset range per chunk keeps their draws independent.
+        offset: (i / opts.batchSize) * opts.maxNewTokens,
       },
     );
     for (let p = 0; p < chunk.length; p++) {
@@ -105,6 +116,11 @@ export function evaluateJudge(
   examples: readonly JudgeExample[],
   opts: EvaluateOptions = {},
 ): Record<string, TaskEvaluation> {
+  const fn = 'evaluateJudge';
+  if (!model || typeof model.generate !== 'function') throw new TypeError(`${fn}: model must be a JudgeModel`);
+  if (!tokenizer || typeof tokenizer.encode !== 'function') throw new TypeError(`${fn}: tokenizer must be a Tokenizer`);
+  if (!Array.isArray(examples)) throw new TypeError(`${fn}: examples must be an array of JudgeExample`);
+  if (opts === null || typeof opts !== 'object') throw new TypeError(`${fn}: opts must be an object`);
   const taskMap = tasks instanceof Map ? (tasks as ReadonlyMap<string, Task>) : new Map((tasks as readonly Task[]).map((t) => [t.name, t]));
   const o = {
     batchSize: opts.batchSize ?? 32,
@@ -112,10 +128,19 @@ export function evaluateJudge(
     temperature: opts.temperature ?? 0,
     samples: opts.samples ?? 1,
     seed: opts.seed ?? 0,
-    ...opts,
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
   };
-  if (!(Number.isInteger(o.samples) && o.samples >= 1)) throw new RangeError(`evaluateJudge: samples must be an integer ≥ 1, got ${o.samples}`);
-  if (o.samples > 1 && !(o.temperature > 0)) throw new RangeError('evaluateJudge: samples > 1 needs temperature > 0 (greedy samples are identical)');
+  const keep = opts.keepOutputs ?? 8;
+  for (const [k, v, min] of [
+    ['batchSize', o.batchSize, 1],
+    ['maxNewTokens', o.maxNewTokens, 1],
+    ['samples', o.samples, 1],
+    ['keepOutputs', keep, 0],
+    ['seed', o.seed, 0],
+  ] as const)
+    if (!(Number.isInteger(v) && v >= min)) throw new RangeError(`${fn}: ${k} must be an integer ≥ ${min}, got ${v}`);
+  if (!(o.temperature >= 0 && Number.isFinite(o.temperature))) throw new RangeError(`${fn}: temperature must be a finite number ≥ 0, got ${o.temperature}`);
+  if (o.samples > 1 && !(o.temperature > 0)) throw new RangeError(`${fn}: samples > 1 needs temperature > 0 (greedy samples are identical)`);
   const swap = opts.swapPairs ?? true;
   const jobs: Job[] = [];
   const swappedJobs: Job[] = [];
@@ -126,7 +151,7 @@ export function evaluateJudge(
     if (swap && task.format === 'pairwise') swappedJobs.push({ example: swapPair(ex), task });
   }
   const all = [...jobs, ...swappedJobs];
-  const outputs = judgeAll(model, tokenizer, all, { ...o, onProgress: opts.onProgress });
+  const outputs = all.length > 0 ? judgeAll(model, tokenizer, all, o) : [];
   const byTask = new Map<string, number[]>();
   jobs.forEach((j, i) => {
     if (!byTask.has(j.task.name)) byTask.set(j.task.name, []);
@@ -138,31 +163,32 @@ export function evaluateJudge(
     if (swap && j.task.format === 'pairwise') swappedIndex.set(i, s++);
   });
 
+  const vote = (texts: string[], task: Task): { verdicts: (number | null)[]; verdict: number | null; formatOk: number } => {
+    const parsed = texts.map((t) => verdictOf(t, task));
+    const verdicts = parsed.map((p) => p.verdict);
+    const verdict = o.samples > 1 ? majorityVote([verdicts])[0]! : verdicts[0]!;
+    return { verdicts, verdict, formatOk: parsed.filter((p) => p.formatOk).length / parsed.length };
+  };
   const result: Record<string, TaskEvaluation> = {};
   for (const [name, idxs] of byTask) {
     const task = taskMap.get(name)!;
-    const preds: Prediction[] = [];
+    const preds: (number | null)[] = [];
     const gold: number[] = [];
     const judged: JudgedExample[] = [];
     let formatOk = 0;
     let agree = 0;
+    let correct = 0;
     for (const i of idxs) {
       const job = jobs[i]!;
-      const parsed = outputs[i]!.map((t) => verdictOf(t, task));
-      const votes = parsed.map((p) => p.verdict);
-      const verdict = o.samples > 1 ? majorityVote([votes])[0]! : votes[0]!;
-      if (o.samples > 1 && verdict !== null) agree += votes.filter((v) => v === verdict).length / o.samples;
-      formatOk += parsed.filter((p) => p.formatOk).length / parsed.length;
-      preds.push(verdict);
+      const v = vote(outputs[i]!, task);
+      if (o.samples > 1 && v.verdict !== null) agree += v.verdicts.filter((x) => x === v.verdict).length / o.samples;
+      formatOk += v.formatOk;
+      const ok = v.verdict !== null && task.isCorrect(v.verdict, job.example);
+      if (ok) correct++;
+      preds.push(v.verdict);
       gold.push(job.example.label);
-      if (judged.length < (opts.keepOutputs ?? 8))
-        judged.push({
-          example: job.example,
-          output: outputs[i]![0]!,
-          verdict,
-          formatOk: parsed[0]!.formatOk,
-          correct: verdict !== null && task.isCorrect(verdict, job.example),
-        });
+      if (judged.length < keep)
+        judged.push({ example: job.example, output: outputs[i]![0]!, verdict: v.verdict, formatOk: verdictOf(outputs[i]![0]!, task).formatOk, correct: ok });
     }
     const labels = task.labels ? [...task.labels] : undefined;
     const rep = classificationReport(preds, gold, labels ? { labels } : {});
@@ -170,29 +196,33 @@ export function evaluateJudge(
       task: name,
       n: idxs.length,
       macroF1: rep.macroF1,
-      accuracy: rep.accuracy,
+      accuracy: correct / idxs.length,
       formatRate: formatOk / idxs.length,
-      invalidRate: rep.invalidRate,
+      invalidRate: preds.filter((p) => p === null).length / idxs.length,
       examples: judged,
     };
     if (o.samples > 1) ev.selfConsistency = agree / idxs.length;
     if (swap && task.format === 'pairwise') {
-      const swappedPreds = idxs.map((i) => {
-        const j = swappedIndex.get(i)!;
-        const texts = outputs[j]!;
-        const votes = texts.map((t) => verdictOf(t, task).verdict);
-        return o.samples > 1 ? majorityVote([votes])[0]! : votes[0]!;
-      });
+      const swappedPreds = idxs.map((i) => vote(outputs[swappedIndex.get(i)!]!, task).verdict);
       const pc = positionConsistency(preds, swappedPreds, gold);
       ev.positionConsistentAccuracy = pc.positionConsistentAccuracy;
+      ev.positionConsistency = pc.consistency;
       ev.flipRate = pc.flipRate;
     }
-    const graded = idxs.filter((i) => typeof jobs[i]!.example.score === 'number' && preds[idxs.indexOf(i)] !== null);
-    if (task.format === 'binary' && graded.length >= 3) {
-      const x = graded.map((i) => preds[idxs.indexOf(i)]!);
-      const y = graded.map((i) => jobs[i]!.example.score!);
-      const r = spearman(x, y);
-      if (Number.isFinite(r)) ev.spearman = r;
+    if (task.format === 'binary') {
+      const x: number[] = [];
+      const y: number[] = [];
+      idxs.forEach((i, k) => {
+        const score = jobs[i]!.example.score;
+        if (typeof score === 'number' && preds[k] !== null) {
+          x.push(preds[k]!);
+          y.push(score);
+        }
+      });
+      if (x.length >= 3) {
+        const r = spearman(x, y);
+        if (Number.isFinite(r)) ev.spearman = r;
+      }
     }
     result[name] = ev;
   }

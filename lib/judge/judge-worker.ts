@@ -28,9 +28,22 @@ port.on('message', (msg: { type: 'run'; id: number; requests: EngineRequest[] } 
     port.close();
     return;
   }
+  // A bad request fails alone: the others of its batch are still judged.
+  const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: { name: string; message: string } }> = [];
+  const good: number[] = [];
+  msg.requests.forEach((r, i) => {
+    try {
+      engine!.check(r);
+      good.push(i);
+      outcomes.push({ ok: true, value: null });
+    } catch (e) {
+      outcomes.push({ ok: false, error: serializeError(e) });
+    }
+  });
   try {
-    const results = engine!.run(msg.requests);
-    port.postMessage({ type: 'result', id: msg.id, results });
+    const results = engine!.run(good.map((i) => msg.requests[i]!));
+    good.forEach((i, j) => (outcomes[i] = { ok: true, value: results[j] }));
+    port.postMessage({ type: 'result', id: msg.id, outcomes });
   } catch (e) {
     port.postMessage({ type: 'error', id: msg.id, error: serializeError(e) });
   }

@@ -24,6 +24,19 @@ export interface JudgeLoadOptions extends EngineOptions {
   maxBatch?: number;
 }
 
+type ErrorInfo = { name: string; message: string } | undefined;
+
+interface WorkerReply {
+  type: string;
+  outcomes?: Array<{ ok: true; value: unknown } | { ok: false; error: ErrorInfo }>;
+  error?: ErrorInfo;
+}
+
+function toError(e: ErrorInfo): Error {
+  const E = e?.name === 'RangeError' ? RangeError : e?.name === 'TypeError' ? TypeError : Error;
+  return new E(e?.message ?? 'judge worker failed');
+}
+
 interface Pending {
   req: EngineRequest;
   resolve: (v: JudgeVerdict) => void;
@@ -62,14 +75,18 @@ export class Judge {
     this.#worker = worker;
     this.#maxBatch = maxBatch;
     this.#imageSize = imageSize;
-    worker.on('message', (m: { type: string; id?: number; results?: JudgeVerdict[]; error?: { name: string; message: string } }) => {
+    worker.on('message', (m: WorkerReply) => {
       const batch = this.#inFlight;
       this.#inFlight = null;
       if (!batch) return;
-      if (m.type === 'result') batch.forEach((p, i) => p.resolve(m.results![i]!));
-      else {
-        const E = m.error?.name === 'RangeError' ? RangeError : m.error?.name === 'TypeError' ? TypeError : Error;
-        batch.forEach((p) => p.reject(new E(m.error?.message ?? 'judge worker failed')));
+      if (m.type === 'result') {
+        batch.forEach((p, i) => {
+          const o = m.outcomes![i]!;
+          if (o.ok) p.resolve(o.value as JudgeVerdict);
+          else p.reject(toError(o.error));
+        });
+      } else {
+        batch.forEach((p) => p.reject(toError(m.error)));
       }
       this.#pump();
     });
