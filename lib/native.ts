@@ -110,6 +110,10 @@ function advice(errors: LoadAttempt[]): string {
 /** Loads (once) and returns the native addon, or throws an error that explains what was tried. */
 export function native(): NativeCore {
   if (loaded) return loaded.addon;
+  // OpenMP threads that busy-wait between parallel regions steal the cores from everything else on a
+  // shared or oversubscribed machine (measured here: a 30 ms forward pass became 1.5 s). Sleep
+  // instead unless the user chose otherwise; libgomp reads this when the addon is loaded.
+  process.env.OMP_WAIT_POLICY ??= 'passive';
   const errors: LoadAttempt[] = [];
   for (const c of candidates()) {
     try {
