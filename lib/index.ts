@@ -24,8 +24,11 @@ export { BpeTokenizer, loadTokenizer, tokenizerFromJSON, SPECIAL_ROLES, DEFAULT_
 export type { Tokenizer, TokenizerJSON, EncodeOptions, DecodeOptions, SpecialRole } from './model/tokenizer.js';
 export { trainBpe } from './model/bpe-train.js';
 export type { TrainBpeOptions } from './model/bpe-train.js';
-export { readSafetensors, writeSafetensors, parseSafetensors } from './model/safetensors.js';
-export { saveCheckpointFolder, loadCheckpointFolder } from './model/checkpoint-files.js';
+export { readSafetensors, writeSafetensors, parseSafetensors, serializeSafetensors, SafetensorsError, checkTensorSpecs } from './model/safetensors.js';
+export type { SafeTensor, SafeTensorInput, SafetensorsFile, TensorSpec } from './model/safetensors.js';
+export { saveCheckpointFolder, loadCheckpointFolder, recoverCheckpointFolder, CheckpointError } from './model/checkpoint-files.js';
+export type { CheckpointManifest } from './model/checkpoint-files.js';
+export type { TokenizerLoadOptions } from './model/tokenizer.js';
 
 // Judging data: the generated suite, JSONL files, image I/O.
 export * from './data/index.js';
