@@ -6,6 +6,8 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { GRPO_DEFAULTS } from '../rl/grpo-config.js';
 import { SFT_DEFAULTS } from '../rl/sft-trainer.js';
+import { TaskRegistry } from '../tasks/registry.js';
+import type { TaskDefinition } from '../tasks/task.js';
 
 const method = z.enum(['off-the-shelf', 'sft-single', 'sft-unified', 'rl-single', 'mt-rl']);
 
@@ -89,6 +91,8 @@ export const runConfigSchema = z
       })
       .strict()
       .default({ source: 'suite', preset: 'small', seed: 1, imageSize: 32 }),
+    /** Custom judging tasks (plain task definitions, see the README), besides the built-in suite tasks. */
+    tasks: z.array(z.record(z.string(), z.unknown())).default([]),
     /** Base checkpoint folder every method starts from. */
     base: z.string().default('models/base'),
     methods: z.array(method).min(1).default(['off-the-shelf', 'sft-unified', 'mt-rl']),
@@ -150,6 +154,19 @@ export function loadRunConfig(file: string): RunConfig {
     throw new ConfigError(`config ${file} is not valid ${ext === '.json' ? 'JSON' : 'YAML'}: ${(e as Error).message}`);
   }
   return parseRunConfig(raw, file);
+}
+
+/** The built-in tasks plus the config's custom ones (validated: errors name the field). */
+export function registryFor(cfg: RunConfig): TaskRegistry {
+  const registry = new TaskRegistry();
+  cfg.tasks.forEach((t, i) => {
+    try {
+      registry.register(t as unknown as TaskDefinition);
+    } catch (e) {
+      throw new ConfigError(`invalid config: tasks[${i}]: ${(e as Error).message}`);
+    }
+  });
+  return registry;
 }
 
 /** The documented defaults (for `--help` and the README's config reference). */

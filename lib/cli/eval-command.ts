@@ -3,8 +3,7 @@ import { parseDevice } from '../device.js';
 import { evaluateJudge } from '../judge/evaluate.js';
 import { formatTable } from '../metrics/table.js';
 import { loadCheckpoint } from '../model/checkpoint.js';
-import { TaskRegistry } from '../tasks/registry.js';
-import type { RunConfig } from './config.js';
+import { registryFor, type RunConfig } from './config.js';
 import { loadData } from './load-data.js';
 import { createProgress } from './progress.js';
 
@@ -20,7 +19,7 @@ export interface EvalFlags {
 }
 
 export async function evalCommand(cfg: RunConfig, o: EvalFlags): Promise<void> {
-  const registry = new TaskRegistry();
+  const registry = registryFor(cfg);
   const tasks = o.tasks ?? [...cfg.inDistribution, ...cfg.outOfDistribution];
   for (const t of tasks) if (!registry.has(t)) throw new RangeError(`--tasks: unknown task "${t}" (known: ${registry.names().join(', ')})`);
   const runCfg = { ...cfg, inDistribution: tasks.filter((t) => registry.get(t).format !== 'pairwise'), outOfDistribution: tasks.filter((t) => registry.get(t).format === 'pairwise') };

@@ -5,8 +5,7 @@ import path from 'node:path';
 import { parseDevice } from '../device.js';
 import { METHODS, machineLine, runExperiment, type MethodName } from '../experiment/methods.js';
 import { writeReport } from '../report/report.js';
-import { TaskRegistry } from '../tasks/registry.js';
-import type { RunConfig } from './config.js';
+import { registryFor, type RunConfig } from './config.js';
 import { loadData } from './load-data.js';
 import { createProgress } from './progress.js';
 import { findings } from '../experiment/findings.js';
@@ -16,7 +15,7 @@ export async function experimentCommand(cfg: RunConfig): Promise<void> {
   if (!existsSync(path.join(cfg.base, 'config.json')))
     throw new RangeError(`base checkpoint ${cfg.base} not found: run \`mtrl-judge pretrain --out ${cfg.base}\` first (or pass --base)`);
   for (const m of cfg.methods) if (!(METHODS as readonly string[]).includes(m)) throw new RangeError(`--methods: unknown method "${m}" (allowed: ${METHODS.join(', ')})`);
-  const registry = new TaskRegistry();
+  const registry = registryFor(cfg);
   const t0 = Date.now();
   const data = await loadData(cfg);
   const progress = createProgress();

@@ -7,7 +7,7 @@ export async function loadData(cfg: RunConfig, dir?: string): Promise<LoadedData
   if (cfg.data.source === 'folder' && !folder) throw new RangeError('config data.source is "folder" but data.dir is not set (or pass --data <dir>)');
   if (!folder) return suiteData(cfg);
   const { loadDataset } = await import('../data/load.js');
-  const examples = await loadDataset(folder, { imageSize: cfg.data.imageSize });
+  const examples = await loadDataset(folder, { imageSize: cfg.data.imageSize, tasks: Object.fromEntries(cfg.tasks.map((t) => [String(t.name), (t.format as never) ?? null])) });
   return {
     train: examples.filter((e) => (e.split ?? 'train') === 'train'),
     validation: examples.filter((e) => e.split === 'validation'),

@@ -8,8 +8,7 @@ import { loadCheckpoint, saveCheckpoint } from '../model/checkpoint.js';
 import { formatTable } from '../metrics/table.js';
 import { GrpoTrainer, type GrpoTrainerState } from '../rl/grpo-trainer.js';
 import { SftTrainer } from '../rl/sft-trainer.js';
-import { TaskRegistry } from '../tasks/registry.js';
-import type { RunConfig } from './config.js';
+import { registryFor, type RunConfig } from './config.js';
 import { loadData } from './load-data.js';
 import { createProgress } from './progress.js';
 
@@ -23,7 +22,7 @@ export interface TrainFlags {
 export async function trainCommand(cfg: RunConfig, flags: TrainFlags): Promise<void> {
   const device = parseDevice(cfg.device, '--device');
   const data = await loadData(cfg, flags.data);
-  const registry = new TaskRegistry();
+  const registry = registryFor(cfg);
   const single = flags.method.endsWith('-single');
   const groups = single ? cfg.inDistribution.map((t) => [t]) : [cfg.inDistribution];
   const progress = createProgress();
