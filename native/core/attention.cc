@@ -74,6 +74,7 @@ AttentionParams check_qkv(const Tensor& q, const Tensor& k, const Tensor& v, con
   p.scale = static_cast<float>(scale);
   p.causal = o.causal;
   p.dtype = q.dtype;
+  p.device_index = q.device().is_cuda() ? q.device().index : 0;
   check_lengths(o.kv_lengths, q, B, Sk, fn, "kvLengths", "Sk");
   check_lengths(o.q_lengths, q, B, S, fn, "qLengths", "S");
   p.kv_lengths = o.kv_lengths ? o.kv_lengths->ptr<int32_t>() : nullptr;
@@ -215,6 +216,7 @@ Tensor attention_decode(const Tensor& q, Tensor& k_cache, Tensor& v_cache, Tenso
     p.batch = B, p.seqlen_new = Snew, p.cache_len_max = Smax, p.heads = base.heads, p.kv_heads = Hkv, p.head_dim = D;
     p.scale = base.scale;
     p.dtype = q.dtype;
+    p.device_index = base.device_index;
     p.q = q.raw(), p.k_cache = k_cache.raw(), p.v_cache = v_cache.raw();
     p.new_lengths = cache_lengths.ptr<int32_t>();
     p.max_new_length = max_len;

@@ -11,11 +11,12 @@
 #include "mtrl/cpu_features.h"
 
 #if MTRL_X86
-#include <immintrin.h>
 // GCC 12's AVX-512 headers build reductions and masked ops from _mm512_undefined_ps(), which
-// -Wuninitialized reports inside every caller: a known false positive, silenced for this file.
+// -Wuninitialized reports inside every caller: a known false positive, silenced for this file
+// (before the include, since the warning is attributed to the header's lines).
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
 #endif
 
 namespace mtrl::cpu {

@@ -54,6 +54,7 @@ struct AttentionParams {
   float scale = 1.0f;
   bool causal = false;
   DType dtype = DType::F32;  // of q, k, v, out, dout, dq, dk, dv
+  int device_index = 0;      // CUDA device of every tensor (unused on the CPU)
   const int32_t* kv_lengths = nullptr;
   const int32_t* q_lengths = nullptr;
   const void *q = nullptr, *k = nullptr, *v = nullptr, *out_in = nullptr, *dout = nullptr;
@@ -68,6 +69,7 @@ struct AttentionDecodeParams {
   int64_t batch = 0, seqlen_new = 0, cache_len_max = 0, heads = 0, kv_heads = 0, head_dim = 0;
   float scale = 1.0f;
   DType dtype = DType::F32;
+  int device_index = 0;
   const void* q = nullptr;
   const void *k_cache = nullptr, *v_cache = nullptr;
   const int32_t* new_lengths = nullptr;  // device pointer
