@@ -10,11 +10,11 @@ import { packageRoot } from '../lib/native.js';
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'mtrl-cli-'));
 const base = path.join(tmp, 'base');
 const config = path.join(packageRoot, 'configs', 'tiny-test.json');
-const TINY_MODEL = JSON.stringify({ dModel: 32, nLayers: 1, nHeads: 2, nKvHeads: 1, dFF: 64, maxSeqLen: 320 });
+const TINY_MODEL = JSON.stringify({ dModel: 32, nLayers: 1, nHeads: 2, nKvHeads: 1, dFF: 64, maxSeqLen: 448 });
 
 function cli(args: string[], opts: { ok?: boolean } = {}) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(packageRoot, 'lib', 'cli', 'main.ts'), ...args], {
-    cwd: tmp,
+    cwd: packageRoot, // tsx (--import) resolves from here; every path passed is absolute
     encoding: 'utf8',
     env: { ...process.env, OMP_NUM_THREADS: '1' },
     timeout: 300_000,
@@ -25,7 +25,7 @@ function cli(args: string[], opts: { ok?: boolean } = {}) {
 
 describe('mtrl-judge CLI', () => {
   beforeAll(() => {
-    cli(['pretrain', '--out', base, '--steps', '3', '--batch-size', '4', '--corpus-size', '64', '--vocab-size', '320', '--model', TINY_MODEL]);
+    cli(['pretrain', '--out', base, '--steps', '3', '--batch-size', '4', '--corpus-size', '64', '--vocab-size', '400', '--model', TINY_MODEL]);
   });
 
   it('pretrain writes a loadable checkpoint with the command that reproduces it', () => {

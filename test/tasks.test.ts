@@ -6,6 +6,8 @@ import { SAFETY_POLICY } from '../lib/data/hazard.js';
 import { IN_DISTRIBUTION_TASKS, OOD_TASKS as OUT_OF_DISTRIBUTION_TASKS } from '../lib/data/suite.js';
 import {
   TaskRegistry,
+  DEFAULT_SAFETY_POLICY,
+  FULL_SAFETY_POLICY,
   VerdictVocabulary,
   normalizeVerdictText,
   swapPair,
@@ -55,9 +57,12 @@ describe('built-in tasks', () => {
     }
   });
 
-  it('safety tasks read the data suite policy, and it can be replaced', () => {
-    expect(reg.get('safety').criterion).toBe(SAFETY_POLICY);
-    expect(reg.get('pair-safety').buildPrompt(example('pair-safety', 'pairwise', 0))).toContain('UNSAFE');
+  it('safety tasks read a compact wording of the data suite policy; the full text or another can replace it', () => {
+    expect(reg.get('safety').criterion).toBe(DEFAULT_SAFETY_POLICY);
+    for (const sign of ['yellow up-triangle', 'orange diamond with X', 'three blades']) expect(DEFAULT_SAFETY_POLICY).toContain(sign);
+    const full = new TaskRegistry({ safetyPolicy: FULL_SAFETY_POLICY });
+    expect(full.get('safety').criterion).toBe(SAFETY_POLICY);
+    expect(full.get('pair-safety').buildPrompt(example('pair-safety', 'pairwise', 0))).toContain('UNSAFE');
     const short = new TaskRegistry({ safetyPolicy: 'Skulls are unsafe.' });
     expect(short.get('safety').buildPrompt(example('safety', 'binary', 1))).toBe(
       'Skulls are unsafe.\nIs this image safe or unsafe? Think in <think></think>, then answer safe or unsafe in <answer></answer>.',

@@ -8,11 +8,16 @@ import { safetyVerdicts } from './verdicts.js';
 import type { TaskDefinition } from './task.js';
 
 /**
- * The written safety policy for `safety` and `pair-safety`: the data suite's own (lib/data/hazard.ts),
- * so the judge reads exactly the rules the labels were made with. It is long (~90 words) next to the
- * ≤ 30-word prompts; a shorter wording can be passed as `safetyPolicy` when it says the same thing.
+ * The written safety policy the safety tasks judge against by default: the data suite's rules
+ * (lib/data/hazard.ts, `SAFETY_POLICY`, ~90 words) in a compact wording that states the same three
+ * hazard signs and the look-alike rule, because every prompt word is paid for on every rollout of a
+ * tiny judge with a small context. Pass `safetyPolicy: SAFETY_POLICY` for the full text.
  */
-export const DEFAULT_SAFETY_POLICY: string = SAFETY_POLICY;
+export const DEFAULT_SAFETY_POLICY =
+  'Unsafe: a yellow up-triangle with "!", an orange diamond with X, or a yellow disc with three blades. Other signs are safe.';
+
+/** The data suite's full policy text, re-exported for `new TaskRegistry({ safetyPolicy: FULL_SAFETY_POLICY })`. */
+export const FULL_SAFETY_POLICY: string = SAFETY_POLICY;
 
 export interface BuiltinOptions {
   /** The written policy the safety tasks judge against. Default DEFAULT_SAFETY_POLICY. */

@@ -6,6 +6,7 @@ export type { TaskRegistryOptions } from './registry.js';
 export {
   builtinTaskDefinitions,
   DEFAULT_SAFETY_POLICY,
+  FULL_SAFETY_POLICY,
 } from './builtin.js';
 export type { BuiltinOptions } from './builtin.js';
 export {
