@@ -10,7 +10,7 @@ export interface GrpoConfig {
   batchSize: number;
   /** Completions per prompt (G). The paper uses 20; small models train fine with 8. */
   numGenerations: number;
-  /** Most tokens per completion (EOS included). */
+  /** Most tokens per completion (EOS included). A completion cut here has no EOS and is trained as it is. */
   maxCompletionLength: number;
   /** Sampling temperature for rollouts (the loss divides logits by it too, as TRL does). */
   temperature: number;
@@ -19,7 +19,9 @@ export interface GrpoConfig {
   minP: number;
   repetitionPenalty: number;
   learningRate: number;
+  /** Decay of the learning rate over the run's optimizer updates (maxSteps · numIterations). */
   lrScheduler: 'constant' | 'linear' | 'cosine';
+  /** Rollout steps of linear warm-up (each counts numIterations optimizer updates). */
   warmupSteps: number;
   weightDecay: number;
   adamBeta1: number;
@@ -134,6 +136,15 @@ export function resolveGrpoConfig(partial: Partial<GrpoConfig> = {}): GrpoConfig
   check(['token', 'sequence'].includes(c.importanceSamplingLevel), 'importanceSamplingLevel', "'token' or 'sequence'", c.importanceSamplingLevel);
   check(['group', 'batch', 'none'].includes(c.scaleRewards), 'scaleRewards', "one of 'group', 'batch', 'none'", c.scaleRewards);
   check(['proportional', 'uniform', 'temperature', 'adaptive'].includes(c.strategy), 'strategy', "one of 'proportional', 'uniform', 'temperature', 'adaptive'", c.strategy);
-  check(c.maxGradNorm >= 0, 'maxGradNorm', 'a number ≥ 0 (0 = off)', c.maxGradNorm);
+  check(c.maxGradNorm >= 0 && Number.isFinite(c.maxGradNorm), 'maxGradNorm', 'a finite number ≥ 0 (0 = off)', c.maxGradNorm);
+  check(c.repetitionPenalty > 0 && Number.isFinite(c.repetitionPenalty), 'repetitionPenalty', 'a finite number > 0 (1 = off)', c.repetitionPenalty);
+  check(c.weightDecay >= 0 && Number.isFinite(c.weightDecay), 'weightDecay', 'a finite number ≥ 0', c.weightDecay);
+  check(c.adamBeta1 >= 0 && c.adamBeta1 < 1, 'adamBeta1', 'in [0, 1)', c.adamBeta1);
+  check(c.adamBeta2 >= 0 && c.adamBeta2 < 1, 'adamBeta2', 'in [0, 1)', c.adamBeta2);
+  check(Number.isFinite(c.beta), 'beta', 'a finite number ≥ 0', c.beta);
+  check(c.strategyTemperature > 0 && Number.isFinite(c.strategyTemperature), 'strategyTemperature', 'a finite number > 0', c.strategyTemperature);
+  if (c.epsilonHigh !== undefined) check(c.epsilonHigh >= 0 && Number.isFinite(c.epsilonHigh), 'epsilonHigh', 'a finite number ≥ 0', c.epsilonHigh);
+  if (c.delta !== undefined) check(c.delta > 0 && Number.isFinite(c.delta), 'delta', 'a finite number > 0 (TRL recommends > 1 + epsilon)', c.delta);
+  if (c.filterStd !== undefined) check(c.filterStd > 0 && Number.isFinite(c.filterStd), 'filterStd', 'a finite number > 0', c.filterStd);
   return c;
 }

@@ -1,26 +1,30 @@
 // GrpoTrainer: multi-task GRPO for judges (MT-RL-Judge). Each step draws prompts from the
 // MultiTaskScheduler, samples G completions per prompt (shared prefill), scores them with the tasks'
-// rewards, computes group-relative advantages, then runs numIterations policy updates with the fused
-// policy loss (hidden states × LM head, never full logits), AdamW, LR schedule and gradient clipping.
-// A step whose loss or gradient norm is not finite is skipped and reported, never applied.
+// rewards, computes group-relative advantages (optionally replacing zero-variance groups with freshly
+// drawn prompts: DAPO dynamic sampling), then runs numIterations policy updates with the fused policy
+// loss (hidden states × LM head, never full logits), AdamW, LR schedule and gradient clipping.
+// A step whose hidden states, loss or gradient norm is not finite is skipped and reported, never
+// applied. Everything random is keyed by (seed, step), so a run is repeatable and a resumed run
+// (model + optimizer + state()) continues exactly as the uninterrupted one would.
 import type { JudgeExample } from '../data/types.js';
 import { completionText, promptInput, promptWithContinuation } from '../judge/encode.js';
 import { evaluateJudge, type TaskEvaluation } from '../judge/evaluate.js';
 import { policyLoss } from '../kernels/policy-loss.js';
 import { disposeBatch, type JudgeInput } from '../model/batch.js';
 import type { JudgeModel } from '../model/judge-model.js';
-import { clipGradNorm } from '../model/layers/ops.js';
+import { clipGradNorm, gradNorm } from '../model/layers/ops.js';
 import { AdamW } from '../model/optimizer.js';
 import type { Tokenizer } from '../model/tokenizer.js';
 import { scale } from '../ops.js';
-import { RewardModel, type RewardBatch } from '../rewards/model.js';
-import type { RewardInput } from '../rewards/components.js';
+import type { RewardInput, RewardValue } from '../rewards/components.js';
+import { RewardModel, type ComponentSummary, type RewardBatch } from '../rewards/model.js';
 import { MultiTaskScheduler, type SchedulerState } from '../scheduler/scheduler.js';
+import type { TaskStepStats } from '../scheduler/strategies.js';
 import type { Task } from '../tasks/task.js';
 import { Tensor } from '../tensor.js';
 import { computeAdvantages, taskStepStats, type AdvantageResult } from './advantages.js';
 import { resolveGrpoConfig, type GrpoConfig } from './grpo-config.js';
-import { EarlyStopping, MetricsLog, mean } from './training-log.js';
+import { EarlyStopping, MetricsLog, firstPerTask, mean, type EarlyStoppingSnapshot } from './training-log.js';
 
 export interface GrpoTrainerOptions {
   model: JudgeModel;
@@ -32,13 +36,15 @@ export interface GrpoTrainerOptions {
   /** Validation examples for periodic evaluation and early stopping. */
   validation?: readonly JudgeExample[];
   config?: Partial<GrpoConfig>;
-  /** Frozen reference policy for the KL term (required when beta > 0). */
+  /** Frozen reference policy for the KL term (required when beta > 0; e.g. a copy of the initial policy). */
   refModel?: JudgeModel;
   /** Rewards (default: each task's own reward components, e.g. the paper's composite). */
   rewardModel?: RewardModel;
   /** metrics.jsonl path (one JSON object per step and per evaluation). */
   metricsFile?: string;
   onStep?: (m: GrpoStepMetrics) => void;
+  /** Called with each scored rollout (the batch that is trained on), before the policy update. */
+  onRollout?: (r: GrpoRollout) => void;
   onEval?: (step: number, evals: Record<string, TaskEvaluation>, meanF1: number, isBest: boolean) => void;
   /** Called when validation improves (e.g. to save the best checkpoint). */
   onBest?: (step: number, meanF1: number) => void | Promise<void>;
@@ -46,14 +52,18 @@ export interface GrpoTrainerOptions {
 
 export interface GrpoStepMetrics {
   step: number;
+  /** True when no update was applied (no learning signal, or a non-finite loss / gradient / activation). */
   skipped: boolean;
   skipReason?: string;
+  /** Loss of the last policy update (full-batch normalisation). */
   loss: number;
   lr: number;
+  /** Global gradient norm before clipping (last update). */
   gradNorm: number;
+  /** Mean and std of the rewards trained on (after dynamic sampling). */
   rewardMean: number;
   rewardStd: number;
-  /** Per task: mean total reward and each component's mean. */
+  /** Per task: mean total reward, prompts (groups), and each reward component's mean. */
   perTask: Record<string, { reward: number; prompts: number; [component: string]: number }>;
   /** Per reward component over the batch. */
   components: Record<string, number>;
@@ -65,26 +75,50 @@ export interface GrpoStepMetrics {
   entropy: number;
   completionLength: number;
   eosRate: number;
+  /** Fraction of the step's first-drawn groups whose rewards were all equal (before dynamic sampling). */
   zeroVarianceFraction: number;
+  /** The same fraction in the batch trained on (after dynamic sampling; equal to the above without it). */
+  trainedZeroVarianceFraction: number;
+  /** Zero-variance groups replaced by dynamic sampling. */
   resampledGroups: number;
+  /** Completions with a null ("not applicable") reward, and advantages zeroed by filterStd. */
+  nullRewards: number;
+  filteredAdvantages: number;
   tokensPerSecond: number;
   seconds: { rollout: number; reward: number; update: number; total: number };
+}
+
+/** A scored rollout batch, as trained on (see `onRollout`). */
+export interface GrpoRollout {
+  /** The step being trained (1-based, as in the metrics). */
+  step: number;
+  /** Per group (prompt): its task, example and model input. */
+  tasks: readonly Task[];
+  examples: readonly JudgeExample[];
+  prompts: readonly JudgeInput[];
+  /** Per completion row, prompt-major (row r belongs to group ⌊r / G⌋): generated ids (EOS included) and text. */
+  completions: readonly number[][];
+  texts: readonly string[];
+  finishedByEos: readonly boolean[];
+  rewards: RewardBatch;
+  advantages: AdvantageResult;
 }
 
 interface Rollout {
   tasks: Task[];
   examples: JudgeExample[];
   prompts: JudgeInput[];
-  /** Per completion row (prompt-major): generated ids (EOS included), text. */
   completions: number[][];
   texts: string[];
   finishedByEos: boolean[];
 }
 
+/** What a checkpoint needs besides the model and optimizer tensors (JSON-safe). */
 export interface GrpoTrainerState {
   step: number;
   scheduler: SchedulerState;
-  earlyStopping: EarlyStopping['state'];
+  earlyStopping: EarlyStoppingSnapshot;
+  /** The optimizer's step count when the state was taken (checked on restore). */
   optimizerSteps: number;
 }
 
@@ -103,12 +137,19 @@ export class GrpoTrainer {
   #stopRequested = false;
 
   constructor(opts: GrpoTrainerOptions) {
+    if (!opts || typeof opts !== 'object') throw new TypeError('GrpoTrainer: options must be an object { model, tokenizer, tasks, train, ... }');
     this.config = resolveGrpoConfig(opts.config);
     const c = this.config;
     this.model = opts.model;
     this.tokenizer = opts.tokenizer;
     this.#opts = opts;
+    if (!opts.model || typeof opts.model.parameters !== 'function') throw new TypeError('GrpoTrainer: options.model must be a JudgeModel');
+    if (!opts.tokenizer || typeof opts.tokenizer.encode !== 'function') throw new TypeError('GrpoTrainer: options.tokenizer must be a Tokenizer');
+    if (!Array.isArray(opts.tasks) || opts.tasks.length === 0) throw new TypeError('GrpoTrainer: options.tasks must be a non-empty array of Task');
+    if (!Array.isArray(opts.train)) throw new TypeError('GrpoTrainer: options.train must be an array of JudgeExample');
     if (c.beta > 0 && !opts.refModel) throw new TypeError('GrpoTrainer: config.beta > 0 needs a refModel (a frozen copy of the initial policy)');
+    if (opts.refModel && opts.refModel.device !== opts.model.device)
+      throw new RangeError(`GrpoTrainer: refModel is on ${opts.refModel.device} but the model is on ${opts.model.device}`);
     this.#tasks = new Map(opts.tasks.map((t) => [t.name, t]));
     const byTask = new Map<string, JudgeExample[]>();
     for (const ex of opts.train) {
@@ -121,15 +162,18 @@ export class GrpoTrainer {
       tasks: [...byTask].map(([name, examples]) => ({ name, examples })),
       batchSize: c.batchSize,
       strategy: c.strategy,
-      temperature: c.strategyTemperature,
+      // The scheduler rejects a temperature for any other strategy.
+      ...(c.strategy === 'temperature' ? { temperature: c.strategyTemperature } : {}),
       seed: c.seed,
     });
     this.#rewards = opts.rewardModel ?? new RewardModel();
+    // The schedule counts optimizer updates: numIterations per rollout step.
+    const updates = c.maxSteps * c.numIterations;
     this.optimizer = new AdamW(this.model.parameters(), {
       lr:
         c.lrScheduler === 'constant' && c.warmupSteps === 0
           ? c.learningRate
-          : { kind: c.lrScheduler, lr: c.learningRate, warmupSteps: c.warmupSteps, totalSteps: c.maxSteps },
+          : { kind: c.lrScheduler, lr: c.learningRate, warmupSteps: c.warmupSteps * c.numIterations, totalSteps: updates },
       beta1: c.adamBeta1,
       beta2: c.adamBeta2,
       weightDecay: c.weightDecay,
@@ -138,6 +182,7 @@ export class GrpoTrainer {
     this.earlyStopping = new EarlyStopping(c.earlyStoppingPatience);
   }
 
+  /** Rollout steps taken so far. */
   get step(): number {
     return this.#step;
   }
@@ -151,19 +196,26 @@ export class GrpoTrainer {
   #rollout(items: Array<{ task: Task; example: JudgeExample }>, round: number): Rollout {
     const c = this.config;
     const prompts = items.map((it) => promptInput(it.example, it.task, this.tokenizer));
-    const gen = this.model.generate(prompts, {
-      numGenerations: c.numGenerations,
-      maxNewTokens: c.maxCompletionLength,
-      eosId: this.tokenizer.eosId,
-      temperature: c.temperature,
-      topP: c.topP,
-      topK: c.topK,
-      minP: c.minP,
-      repetitionPenalty: c.repetitionPenalty,
-      seed: c.seed,
-      // A distinct Philox stream per (step, round): same seed → same rollouts, on any device.
-      offset: (this.#step * 16 + round) * (c.maxCompletionLength + 1) * 1024,
-    });
+    let gen;
+    try {
+      gen = this.model.generate(prompts, {
+        numGenerations: c.numGenerations,
+        maxNewTokens: c.maxCompletionLength,
+        eosId: this.tokenizer.eosId,
+        temperature: c.temperature,
+        topP: c.topP,
+        topK: c.topK,
+        minP: c.minP,
+        repetitionPenalty: c.repetitionPenalty,
+        seed: c.seed,
+        // Decoding step s of row n draws from Philox (seed, n, offset + s). Each (step, round) gets its
+        // own disjoint offset range, so the same seed gives the same rollouts, on any device, after resume.
+        offset: (this.#step * (c.maxResampleRounds + 1) + round) * c.maxCompletionLength,
+      });
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      throw new Error(`GrpoTrainer: rollout of step ${this.#step + 1} failed (are the weights finite?): ${msg}`, { cause: err });
+    }
     const completions: number[][] = [];
     const texts: string[] = [];
     const finished: boolean[] = [];
@@ -187,55 +239,74 @@ export class GrpoTrainer {
     return this.#rewards.score(inputs);
   }
 
-  #nextItems(): Array<{ task: Task; example: JudgeExample }> {
-    return this.scheduler.next().items.map((it) => ({ task: this.#tasks.get(it.task)!, example: it.example! }));
+  #advantages(rewards: RewardBatch): AdvantageResult {
+    const c = this.config;
+    return computeAdvantages(rewards.totals, {
+      groupSize: c.numGenerations,
+      scaleRewards: c.scaleRewards,
+      ...(c.filterStd !== undefined ? { filterStd: c.filterStd } : {}),
+    });
   }
 
-  /** One GRPO step: rollout, rewards, advantages, numIterations updates. */
+  #nextItems(size: number): Array<{ task: Task; example: JudgeExample }> {
+    return this.scheduler.next(size).items.map((it) => ({ task: this.#tasks.get(it.task)!, example: it.example! }));
+  }
+
+  /** One GRPO step: rollout, rewards, advantages (with dynamic sampling), numIterations updates. */
   async trainStep(): Promise<GrpoStepMetrics> {
     const c = this.config;
     const G = c.numGenerations;
     const t0 = performance.now();
-    let ro = this.#rollout(this.#nextItems(), 0);
-    const tRollout0 = performance.now() - t0;
+    let tRollout = 0;
+    let tReward = 0;
+    let t = performance.now();
+    let ro = this.#rollout(this.#nextItems(c.batchSize), 0);
+    tRollout += performance.now() - t;
+    t = performance.now();
     let rewards = await this.#score(ro);
-    let adv = computeAdvantages(rewards.totals, { groupSize: G, scaleRewards: c.scaleRewards, filterStd: c.filterStd });
+    let adv = this.#advantages(rewards);
+    tReward += performance.now() - t;
+    const firstZeroFraction = adv.zeroVarianceFraction;
+    // Every group scored this step informs the adaptive scheduler, including the ones replaced below.
+    const stats: TaskStepStats[] = taskStepStats(adv, ro.tasks.map((task) => task.name));
     let resampled = 0;
-    let tRollout = tRollout0;
-    // Dynamic sampling: swap zero-variance groups for groups from freshly drawn prompts.
+    // Dynamic sampling: draw as many fresh prompts as there are zero-variance groups and swap in the
+    // ones whose rewards vary; repeat up to maxResampleRounds times.
     for (let round = 1; c.dynamicSampling && round <= c.maxResampleRounds && adv.zeroVarianceGroups.length > 0; round++) {
-      const tr = performance.now();
-      const extra = this.#rollout(this.#nextItems(), round);
-      tRollout += performance.now() - tr;
+      const slots = [...adv.zeroVarianceGroups];
+      t = performance.now();
+      const extra = this.#rollout(this.#nextItems(slots.length), round);
+      tRollout += performance.now() - t;
+      t = performance.now();
       const extraRewards = await this.#score(extra);
       const extraAdv = computeAdvantages(extraRewards.totals, { groupSize: G, scaleRewards: 'none' });
-      const useful = [...Array(extra.prompts.length).keys()].filter((g) => !extraAdv.zeroVarianceGroups.includes(g));
-      const slots = [...adv.zeroVarianceGroups];
-      const merged = mergeGroups(ro, rewards, extra, extraRewards, slots, useful, G);
-      resampled += Math.min(slots.length, useful.length);
-      ro = merged.rollout;
-      rewards = merged.rewards;
-      adv = computeAdvantages(rewards.totals, { groupSize: G, scaleRewards: c.scaleRewards, filterStd: c.filterStd });
+      stats.push(...taskStepStats(extraAdv, extra.tasks.map((task) => task.name)));
+      const zero = new Set(extraAdv.zeroVarianceGroups);
+      const useful = extra.tasks.map((_, g) => g).filter((g) => !zero.has(g));
+      const n = Math.min(slots.length, useful.length);
+      if (n > 0) {
+        ({ rollout: ro, rewards } = mergeGroups(ro, rewards, extra, extraRewards, slots.slice(0, n), useful.slice(0, n), G));
+        adv = this.#advantages(rewards);
+        resampled += n;
+      }
+      tReward += performance.now() - t;
     }
-    const tReward = performance.now() - t0 - tRollout;
+    this.scheduler.update(mergeStepStats(stats));
+    this.#opts.onRollout?.({ step: this.#step + 1, ...ro, rewards, advantages: adv });
+
     const tu = performance.now();
     const upd = this.#update(ro, adv);
     const tUpdate = performance.now() - tu;
-    const groupTasks = ro.tasks.map((t) => t.name);
-    this.scheduler.update(taskStepStats(adv, groupTasks));
 
     const perTask: GrpoStepMetrics['perTask'] = {};
-    ro.tasks.forEach((task, g) => {
-      const e = (perTask[task.name] ??= { reward: 0, prompts: 0 });
+    for (const task of ro.tasks) {
+      const e = (perTask[task.name] ??= { reward: NaN, prompts: 0 });
       e.prompts++;
-    });
-    for (const name of Object.keys(perTask)) {
-      const rows: number[] = [];
-      ro.tasks.forEach((t, g) => {
-        if (t.name === name) for (let j = 0; j < G; j++) rows.push(g * G + j);
-      });
-      perTask[name]!.reward = mean(rows.map((r) => rewards.totals[r] ?? NaN));
-      for (const comp of rewards.names) perTask[name]![comp] = mean(rows.map((r) => rewards.components[comp]![r] ?? NaN));
+    }
+    for (const [name, s] of Object.entries(rewards.byTask)) {
+      const e = perTask[name]!;
+      for (const [comp, cs] of Object.entries(s.components)) if (comp !== 'reward' && comp !== 'prompts') e[comp] = cs.mean;
+      e.reward = s.total.mean;
     }
     const components: Record<string, number> = {};
     for (const comp of rewards.names) components[comp] = rewards.summary[comp]!.mean;
@@ -262,8 +333,11 @@ export class GrpoTrainer {
       entropy: upd.entropy,
       completionLength: mean(lengths),
       eosRate: mean(ro.finishedByEos.map((f) => (f ? 1 : 0))),
-      zeroVarianceFraction: adv.zeroVarianceFraction,
+      zeroVarianceFraction: firstZeroFraction,
+      trainedZeroVarianceFraction: adv.zeroVarianceFraction,
       resampledGroups: resampled,
+      nullRewards: adv.numNull,
+      filteredAdvantages: adv.numFiltered,
       tokensPerSecond: (generated + upd.trainedTokens) / (total / 1000),
       seconds: { rollout: tRollout / 1000, reward: tReward / 1000, update: tUpdate / 1000, total: total / 1000 },
     };
@@ -276,9 +350,10 @@ export class GrpoTrainer {
   #update(ro: Rollout, adv: AdvantageResult) {
     const c = this.config;
     const G = c.numGenerations;
-    // Rows that enter the loss. With beta = 0 a zero advantage contributes no gradient, so those rows
-    // are not computed; they still count in the loss's normaliser (N sequences / all tokens), exactly
-    // as if they had been included.
+    // Rows that enter the loss. With beta = 0 a zero advantage contributes neither loss nor gradient
+    // (ℓ = −min(r·0, clip(r)·0) = 0), so those rows are not computed; they still count in the loss's
+    // normaliser (N sequences / all tokens), exactly as if they had been included. Rows with a null or
+    // filtered reward (mask false) are left out of the loss altogether.
     const inLoss: number[] = [];
     let totalRows = 0;
     let totalTokens = 0;
@@ -291,9 +366,9 @@ export class GrpoTrainer {
     const out = {
       skipped: false,
       skipReason: undefined as string | undefined,
-      loss: 0,
+      loss: NaN,
       lr: this.optimizer.currentLr,
-      gradNorm: 0,
+      gradNorm: NaN,
       kl: NaN,
       clipFraction: NaN,
       clipFractionLow: NaN,
@@ -304,94 +379,108 @@ export class GrpoTrainer {
     };
     if (inLoss.length === 0) {
       out.skipped = true;
-      out.skipReason = 'no learning signal: every group had zero reward variance';
+      out.skipReason = 'no learning signal: every group had zero reward variance (or no valid reward)';
       return out;
     }
     const inputs = inLoss.map((r) => promptWithContinuation(ro.prompts[Math.floor(r / G)]!, ro.completions[r]!));
     const chunks: number[][] = [];
-    for (let i = 0; i < inLoss.length; i += c.miniBatchSize) chunks.push([...Array(Math.min(c.miniBatchSize, inLoss.length - i)).keys()].map((j) => i + j));
-    // Old logprobs (the sampling policy) are only needed when the policy moves between updates.
-    const oldLp: (Tensor | undefined)[] = chunks.map((ch) => {
-      if (c.numIterations === 1) return undefined;
-      const b = this.model.batch(ch.map((i) => inputs[i]!));
-      const lp = this.model.logprobs(b, { temperature: c.temperature });
-      disposeBatch(b);
-      return lp;
-    });
-    const refLp: (Tensor | undefined)[] = chunks.map((ch) => {
-      if (c.beta === 0 || !this.#opts.refModel) return undefined;
-      const b = this.#opts.refModel.batch(ch.map((i) => inputs[i]!));
-      const lp = this.#opts.refModel.logprobs(b, { temperature: c.temperature });
-      disposeBatch(b);
-      return lp;
-    });
-    const acc = { loss: 0, kl: 0, clip: 0, low: 0, high: 0, ratio: 0, ent: 0, w: 0 };
-    for (let it = 0; it < c.numIterations; it++) {
-      this.model.zeroGrad();
-      let iterLoss = 0;
-      chunks.forEach((ch, ci) => {
-        const rows = ch.map((i) => inLoss[i]!);
-        const b = this.model.batch(ch.map((i) => inputs[i]!));
-        const advT = Tensor.fromArray(Float32Array.from(rows.map((r) => adv.advantages[r]!)), [rows.length]);
-        const hidden = this.model.forward(b, { train: true });
-        const mbTokens = b.numLossTokens;
-        const res = policyLoss(
-          { hidden, weight: this.model.lmHeadWeight() },
-          { tokens: b.targets, mask: b.lossMask, advantages: advT, oldLogprobs: oldLp[ci], refLogprobs: refLp[ci] },
-          {
-            lossType: c.lossType,
-            epsilon: c.epsilon,
-            epsilonHigh: c.epsilonHigh ?? c.epsilon,
-            ...(c.delta !== undefined ? { delta: c.delta } : {}),
-            beta: c.beta,
-            klEstimator: c.klEstimator,
-            importanceSamplingLevel: c.importanceSamplingLevel,
-            temperature: c.temperature,
-            maxCompletionLength: c.maxCompletionLength,
-            numItemsInBatch: totalTokens,
-          },
-        );
-        // Mini-batch losses are normalised over their own rows/tokens; rescale so the accumulated
-        // gradient equals the full batch's (dapo already divides by the global token count).
-        const w =
-          c.lossType === 'grpo' || c.lossType === 'dr_grpo' ? rows.length / totalRows : c.lossType === 'bnpo' ? mbTokens / totalTokens : 1;
-        if (w !== 1) {
-          scale(res.grads.hidden, w, 0, res.grads.hidden);
-          scale(res.grads.weight, w, 0, res.grads.weight);
-        }
-        this.model.backward(res.grads.hidden, res.grads.weight);
-        iterLoss += res.loss * w;
-        const mt = res.metrics;
-        const tw = mt.tokens;
-        acc.kl += mt.kl * tw;
-        acc.clip += mt.clipRegion * tw;
-        acc.low += mt.clipLow * tw;
-        acc.high += mt.clipHigh * tw;
-        acc.ratio += mt.ratio * tw;
-        acc.ent += mt.entropy * tw;
-        acc.w += tw;
-        out.trainedTokens += b.numLossTokens;
-        res.grads.hidden.dispose();
-        res.grads.weight.dispose();
-        res.logprobs.dispose();
-        hidden.dispose();
-        advT.dispose();
+    for (let i = 0; i < inLoss.length; i += c.miniBatchSize)
+      chunks.push(Array.from({ length: Math.min(c.miniBatchSize, inLoss.length - i) }, (_, j) => i + j));
+    // Old logprobs (the sampling policy) are only needed when the policy moves between updates; with
+    // one update the loss is on-policy (ratio 1 with its gradient), exactly as TRL does.
+    const lpOf = (m: JudgeModel, ch: number[]): Tensor => {
+      const b = m.batch(ch.map((i) => inputs[i]!));
+      try {
+        return m.logprobs(b, { temperature: c.temperature });
+      } finally {
         disposeBatch(b);
-      });
-      const grads = this.model.parameters().map((p) => p.grad);
-      const norm = clipGradNorm(grads, c.maxGradNorm > 0 ? c.maxGradNorm : Number.MAX_VALUE);
-      out.gradNorm = norm;
-      out.loss = iterLoss;
-      if (!Number.isFinite(iterLoss) || !Number.isFinite(norm)) {
-        this.model.zeroGrad();
-        out.skipped = true;
-        out.skipReason = `non-finite ${!Number.isFinite(iterLoss) ? 'loss' : 'gradient norm'} (loss ${iterLoss}, grad norm ${norm}): update skipped`;
-        break;
       }
-      out.lr = this.optimizer.step().lr;
-      this.model.zeroGrad();
+    };
+    const oldLp: (Tensor | undefined)[] = chunks.map((ch) => (c.numIterations > 1 ? lpOf(this.model, ch) : undefined));
+    const refLp: (Tensor | undefined)[] = chunks.map((ch) => (c.beta > 0 ? lpOf(this.#opts.refModel!, ch) : undefined));
+    const acc = { kl: 0, clip: 0, low: 0, high: 0, ratio: 0, ent: 0, w: 0 };
+    try {
+      for (let it = 0; it < c.numIterations; it++) {
+        this.model.zeroGrad();
+        let iterLoss = 0;
+        let bad: string | undefined;
+        for (let ci = 0; ci < chunks.length; ci++) {
+          const ch = chunks[ci]!;
+          const rows = ch.map((i) => inLoss[i]!);
+          const b = this.model.batch(ch.map((i) => inputs[i]!));
+          const hidden = this.model.forward(b, { train: true });
+          // The loss kernel rejects NaN logits; catch non-finite activations here so the step is
+          // skipped and reported instead of aborting the run.
+          const hNorm = gradNorm([hidden]);
+          if (!Number.isFinite(hNorm)) {
+            bad = `non-finite hidden states (norm ${hNorm})`;
+            hidden.dispose();
+            disposeBatch(b);
+            this.model.clearActivations();
+            break;
+          }
+          const advT = Tensor.fromArray(Float32Array.from(rows.map((r) => adv.advantages[r]!)), [rows.length], { device: this.model.device });
+          const mbTokens = b.numLossTokens;
+          const res = policyLoss(
+            { hidden, weight: this.model.lmHeadWeight() },
+            { tokens: b.targets, mask: b.lossMask, advantages: advT, oldLogprobs: oldLp[ci], refLogprobs: refLp[ci] },
+            {
+              lossType: c.lossType,
+              epsilon: c.epsilon,
+              epsilonHigh: c.epsilonHigh ?? c.epsilon,
+              ...(c.delta !== undefined ? { delta: c.delta } : {}),
+              beta: c.beta,
+              klEstimator: c.klEstimator,
+              importanceSamplingLevel: c.importanceSamplingLevel,
+              temperature: c.temperature,
+              maxCompletionLength: c.maxCompletionLength,
+              numItemsInBatch: totalTokens,
+            },
+          );
+          // Each mini-batch's loss is normalised over its own rows/tokens; rescale so the accumulated
+          // gradient equals the full batch's (dapo already divides by the global token count).
+          const w =
+            c.lossType === 'grpo' || c.lossType === 'dr_grpo' ? rows.length / totalRows : c.lossType === 'bnpo' ? mbTokens / totalTokens : 1;
+          if (w !== 1) {
+            scale(res.grads.hidden, w, 0, res.grads.hidden);
+            scale(res.grads.weight, w, 0, res.grads.weight);
+          }
+          this.model.backward(res.grads.hidden, res.grads.weight);
+          iterLoss += res.loss * w;
+          const mt = res.metrics;
+          const tw = mt.tokens;
+          acc.kl += mt.kl * tw;
+          acc.clip += mt.clipRegion * tw;
+          acc.low += mt.clipLow * tw;
+          acc.high += mt.clipHigh * tw;
+          acc.ratio += mt.ratio * tw;
+          acc.ent += mt.entropy * tw;
+          acc.w += tw;
+          out.trainedTokens += mbTokens;
+          res.grads.hidden.dispose();
+          res.grads.weight.dispose();
+          res.logprobs.dispose();
+          hidden.dispose();
+          advT.dispose();
+          disposeBatch(b);
+        }
+        const norm = bad === undefined ? clipGradNorm(this.model.parameters().map((p) => p.grad), c.maxGradNorm > 0 ? c.maxGradNorm : Number.MAX_VALUE) : NaN;
+        out.gradNorm = norm;
+        out.loss = bad === undefined ? iterLoss : NaN;
+        if (bad === undefined && (!Number.isFinite(iterLoss) || !Number.isFinite(norm)))
+          bad = `non-finite ${!Number.isFinite(iterLoss) ? 'loss' : 'gradient norm'} (loss ${iterLoss}, grad norm ${norm})`;
+        if (bad !== undefined) {
+          this.model.zeroGrad();
+          out.skipped = true;
+          out.skipReason = `${bad}: update ${it + 1} of ${c.numIterations} skipped${it > 0 ? ` (${it} earlier update(s) of this step were applied)` : ''}`;
+          break;
+        }
+        out.lr = this.optimizer.step().lr;
+        this.model.zeroGrad();
+      }
+    } finally {
+      for (const x of [...oldLp, ...refLp]) x?.dispose();
     }
-    for (const t of [...oldLp, ...refLp]) t?.dispose();
     if (acc.w > 0) {
       out.kl = acc.kl / acc.w;
       out.clipFraction = acc.clip / acc.w;
@@ -405,15 +494,7 @@ export class GrpoTrainer {
 
   /** Greedy evaluation on (a per-task sample of) the validation set; mean macro-F1 drives early stopping. */
   evaluate(): { evals: Record<string, TaskEvaluation>; meanF1: number } {
-    const val = this.#opts.validation ?? [];
-    const per = this.config.evalExamplesPerTask;
-    const taken = new Map<string, number>();
-    const subset = val.filter((ex) => {
-      const n = taken.get(ex.task) ?? 0;
-      if (per > 0 && n >= per) return false;
-      taken.set(ex.task, n + 1);
-      return true;
-    });
+    const subset = firstPerTask(this.#opts.validation ?? [], this.config.evalExamplesPerTask);
     const evals = evaluateJudge(this.model, this.tokenizer, [...this.#tasks.values()], subset, {
       maxNewTokens: this.config.maxCompletionLength,
       swapPairs: false,
@@ -422,7 +503,10 @@ export class GrpoTrainer {
     return { evals, meanF1 };
   }
 
-  /** Runs until maxSteps, early stopping, or requestStop(). */
+  /**
+   * Runs until maxSteps, early stopping, or requestStop(). With evalEvery > 0 and a validation set,
+   * evaluates every evalEvery steps and at the last step; onBest is awaited on every improvement.
+   */
   async train(): Promise<{ steps: number; stoppedEarly: boolean; best: number; bestStep: number }> {
     const c = this.config;
     let stoppedEarly = false;
@@ -435,6 +519,7 @@ export class GrpoTrainer {
           type: 'eval',
           step: this.#step,
           meanMacroF1: meanF1,
+          isBest,
           perTask: Object.fromEntries(Object.entries(evals).map(([k, v]) => [k, { macroF1: v.macroF1, accuracy: v.accuracy, formatRate: v.formatRate }])),
         });
         this.#opts.onEval?.(this.#step, evals, meanF1, isBest);
@@ -448,20 +533,63 @@ export class GrpoTrainer {
     return { steps: this.#step, stoppedEarly, best: this.earlyStopping.state.best, bestStep: this.earlyStopping.state.bestStep };
   }
 
-  /** What a checkpoint needs besides the model and optimizer tensors. */
+  /** What a checkpoint needs besides the model and optimizer tensors (plain JSON). */
   state(): GrpoTrainerState {
-    return { step: this.#step, scheduler: this.scheduler.state(), earlyStopping: { ...this.earlyStopping.state }, optimizerSteps: this.optimizer.steps };
+    return { step: this.#step, scheduler: this.scheduler.state(), earlyStopping: this.earlyStopping.snapshot(), optimizerSteps: this.optimizer.steps };
   }
 
-  /** Restores counters saved by state() (the model and optimizer tensors are loaded separately). */
+  /**
+   * Restores counters saved by state(). Load the model weights and the optimizer state first
+   * (`loadCheckpoint(dir).restoreOptimizer(trainer.optimizer)`): the optimizer's step count must
+   * match the saved one, or the run would not continue as it was.
+   */
   restore(s: GrpoTrainerState): void {
-    this.#step = s.step;
+    if (s === null || typeof s !== 'object') throw new TypeError('GrpoTrainer.restore: expected the object from trainer.state()');
+    if (!Number.isInteger(s.step) || s.step < 0) throw new RangeError(`GrpoTrainer.restore: step must be an integer ≥ 0, got ${String(s.step)}`);
+    if (s.optimizerSteps !== undefined && s.optimizerSteps !== this.optimizer.steps)
+      throw new RangeError(
+        `GrpoTrainer.restore: the saved state is at optimizer step ${s.optimizerSteps} but the optimizer is at ${this.optimizer.steps}; restore the optimizer state first (loadCheckpoint(dir).restoreOptimizer(trainer.optimizer))`,
+      );
     this.scheduler.restore(s.scheduler);
-    this.earlyStopping.state = { ...s.earlyStopping };
+    this.earlyStopping.load(s.earlyStopping);
+    this.#step = s.step;
   }
 }
 
-/** Replaces groups `slots` of (ro, rw) with groups `useful` of (ex, exRw). */
+/** Sums per-task statistics from several rounds (numGroups-weighted). */
+function mergeStepStats(stats: readonly TaskStepStats[]): TaskStepStats[] {
+  const acc = new Map<string, { groups: number; zero: number; reward: number; rewardGroups: number }>();
+  for (const s of stats) {
+    const g = s.numGroups ?? 1;
+    const a = acc.get(s.task) ?? { groups: 0, zero: 0, reward: 0, rewardGroups: 0 };
+    a.groups += g;
+    a.zero += (s.zeroVarianceFraction ?? 0) * g;
+    if (s.rewardMean !== undefined) {
+      a.reward += s.rewardMean * g;
+      a.rewardGroups += g;
+    }
+    acc.set(s.task, a);
+  }
+  return [...acc].map(([task, a]) => ({
+    task,
+    numGroups: a.groups,
+    zeroVarianceFraction: a.groups > 0 ? a.zero / a.groups : 0,
+    ...(a.rewardGroups > 0 ? { rewardMean: a.reward / a.rewardGroups } : {}),
+  }));
+}
+
+function summarize(values: readonly RewardValue[]): ComponentSummary {
+  let s = 0;
+  let n = 0;
+  for (const v of values) {
+    if (v === null) continue;
+    s += v;
+    n++;
+  }
+  return { mean: n > 0 ? s / n : NaN, count: n };
+}
+
+/** Replaces groups `slots` of (ro, rw) with groups `useful` of (ex, exRw); rebuilds every summary. */
 function mergeGroups(ro: Rollout, rw: RewardBatch, ex: Rollout, exRw: RewardBatch, slots: number[], useful: number[], G: number) {
   const out: Rollout = {
     tasks: [...ro.tasks],
@@ -471,11 +599,12 @@ function mergeGroups(ro: Rollout, rw: RewardBatch, ex: Rollout, exRw: RewardBatc
     texts: [...ro.texts],
     finishedByEos: [...ro.finishedByEos],
   };
+  const names = [...rw.names, ...exRw.names.filter((n) => !rw.names.includes(n))];
   const totals = [...rw.totals];
-  const components: Record<string, (number | null)[]> = Object.fromEntries(rw.names.map((n) => [n, [...rw.components[n]!]]));
-  const n = Math.min(slots.length, useful.length);
-  for (let i = 0; i < n; i++) {
-    const s = slots[i]!;
+  const components: Record<string, RewardValue[]> = Object.fromEntries(
+    names.map((n) => [n, rw.components[n] ? [...rw.components[n]!] : new Array<RewardValue>(totals.length).fill(null)]),
+  );
+  slots.forEach((s, i) => {
     const u = useful[i]!;
     out.tasks[s] = ex.tasks[u]!;
     out.examples[s] = ex.examples[u]!;
@@ -485,23 +614,27 @@ function mergeGroups(ro: Rollout, rw: RewardBatch, ex: Rollout, exRw: RewardBatc
       out.texts[s * G + j] = ex.texts[u * G + j]!;
       out.finishedByEos[s * G + j] = ex.finishedByEos[u * G + j]!;
       totals[s * G + j] = exRw.totals[u * G + j]!;
-      for (const name of rw.names) components[name]![s * G + j] = exRw.components[name]?.[u * G + j] ?? null;
+      for (const name of names) components[name]![s * G + j] = exRw.components[name]?.[u * G + j] ?? null;
     }
-  }
+  });
   const summary: RewardBatch['summary'] = {};
-  for (const name of rw.names) {
-    const vals = components[name]!.filter((v): v is number => v !== null);
-    summary[name] = { mean: vals.length ? vals.reduce((a, b) => a + b, 0) / vals.length : NaN, count: vals.length };
+  for (const name of names) summary[name] = summarize(components[name]!);
+  const byTask: RewardBatch['byTask'] = {};
+  const rowsOf = new Map<string, number[]>();
+  totals.forEach((_, r) => {
+    const name = out.tasks[Math.floor(r / G)]!.name;
+    const rows = rowsOf.get(name) ?? [];
+    rows.push(r);
+    rowsOf.set(name, rows);
+  });
+  for (const [task, rows] of rowsOf) {
+    const comps: Record<string, ComponentSummary> = {};
+    for (const n of names) {
+      const s = summarize(rows.map((r) => components[n]![r]!));
+      if (s.count > 0) comps[n] = s;
+    }
+    byTask[task] = { total: summarize(rows.map((r) => totals[r]!)), components: comps };
   }
-  const valid = totals.filter((v): v is number => v !== null);
-  return {
-    rollout: out,
-    rewards: {
-      totals,
-      components,
-      names: rw.names,
-      summary,
-      totalSummary: { mean: valid.length ? valid.reduce((a, b) => a + b, 0) / valid.length : NaN, count: valid.length },
-    } as RewardBatch,
-  };
+  const rewards: RewardBatch = { totals, components, names, summary, totalSummary: summarize(totals), byTask };
+  return { rollout: out, rewards };
 }
