@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "mtrl/check.h"
@@ -35,7 +36,14 @@ void check_shape(const Tensor& t, const std::vector<int64_t>& want, const char* 
 // Everything the drivers do on a device, so one driver serves CPU and CUDA.
 struct Backend {
   Device dev;
+#ifdef MTRL_WITH_CUDA
+  std::unique_ptr<cuda::PlDeviceScope> scope;  // the tensors' device is current while the call runs
+  explicit Backend(Device d) : dev(d) {
+    if (d.is_cuda()) scope = std::make_unique<cuda::PlDeviceScope>(d.index);
+  }
+#else
   explicit Backend(Device d) : dev(d) {}
+#endif
   Tensor alloc(const std::vector<int64_t>& shape, DType dt) const { return empty(shape, dt, dev); }
   // Host tensor → device tensor (the same tensor on CPU).
   Tensor upload(const Tensor& host) const { return dev.is_cpu() ? host : to_device(host, dev); }

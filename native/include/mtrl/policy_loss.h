@@ -179,6 +179,14 @@ void pl_linear_grad(const PlLinear& L, const float* coef, float* dW, float* dHc)
 
 #ifdef MTRL_WITH_CUDA
 namespace cuda {
+// Makes `device` current for the scope of one policy-loss call (the kernels take raw pointers).
+struct PlDeviceScope {
+  int prev = 0;
+  explicit PlDeviceScope(int device);
+  ~PlDeviceScope();
+  PlDeviceScope(const PlDeviceScope&) = delete;
+  PlDeviceScope& operator=(const PlDeviceScope&) = delete;
+};
 void pl_stats(const void* z, DType dt, int64_t ld, const int64_t* rows, int64_t nrows, int64_t v0, int64_t vb,
               const int32_t* tokens, float inv_temp, float* state, bool first);
 void pl_grad(const void* z, DType dt, int64_t ld, const int64_t* rows, int64_t nrows, int64_t v0, int64_t vb,
