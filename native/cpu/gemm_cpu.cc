@@ -157,13 +157,18 @@ inline float load(const uint16_t* p, int64_t i) { return bf16_to_f32(p[i]); }
 template <typename T>
 void pack_a_panel(bool ta, const T* A, int64_t lda, int64_t i0, int64_t rows, int64_t p0, int64_t kc, int mr, float* dst) {
   if (!ta) {
-    // op(A)(i, k) = A[i*lda + k]: read each row contiguously, write with stride MR.
-    for (int r = 0; r < mr; ++r) {
-      if (r < rows) {
-        const T* src = A + (i0 + r) * lda + p0;
-        for (int64_t k = 0; k < kc; ++k) dst[k * mr + r] = load(src, k);
-      } else {
-        for (int64_t k = 0; k < kc; ++k) dst[k * mr + r] = 0.0f;
+    // op(A)(i, k) = A[i*lda + k]: a transpose. Done in k-chunks of 16 so the chunk being written
+    // (16×MR floats) stays in L1 while the MR source rows are read a cache line at a time.
+    for (int64_t k0 = 0; k0 < kc; k0 += 16) {
+      const int64_t kn = std::min<int64_t>(16, kc - k0);
+      for (int r = 0; r < mr; ++r) {
+        float* d = dst + k0 * mr + r;
+        if (r < rows) {
+          const T* src = A + (i0 + r) * lda + p0 + k0;
+          for (int64_t k = 0; k < kn; ++k) d[k * mr] = load(src, k);
+        } else {
+          for (int64_t k = 0; k < kn; ++k) d[k * mr] = 0.0f;
+        }
       }
     }
   } else {
@@ -190,13 +195,17 @@ void pack_b_panel(bool tb, const T* B, int64_t ldb, int64_t p0, int64_t kc, int6
       for (; c < nr; ++c) d[c] = 0.0f;
     }
   } else {
-    // op(B)(k, j) = B[j*ldb + k]
-    for (int c = 0; c < nr; ++c) {
-      if (c < cols) {
-        const T* src = B + (j0 + c) * ldb + p0;
-        for (int64_t k = 0; k < kc; ++k) dst[k * nr + c] = load(src, k);
-      } else {
-        for (int64_t k = 0; k < kc; ++k) dst[k * nr + c] = 0.0f;
+    // op(B)(k, j) = B[j*ldb + k]: a transpose, blocked like pack_a_panel (16 k × NR in L1).
+    for (int64_t k0 = 0; k0 < kc; k0 += 16) {
+      const int64_t kn = std::min<int64_t>(16, kc - k0);
+      for (int c = 0; c < nr; ++c) {
+        float* d = dst + k0 * nr + c;
+        if (c < cols) {
+          const T* src = B + (j0 + c) * ldb + p0 + k0;
+          for (int64_t k = 0; k < kn; ++k) d[k * nr] = load(src, k);
+        } else {
+          for (int64_t k = 0; k < kn; ++k) d[k * nr] = 0.0f;
+        }
       }
     }
   }
@@ -271,7 +280,13 @@ void driver(const Config& cfg, int nt, bool ta, bool tb, int64_t m, int64_t n, i
     return;
   }
   const int MR = cfg.mr, NR = cfg.nr;
-  const int64_t KC = cfg.kc, NB = cfg.nb, MB = cfg.mb;
+  // Split K, N and M into equal blocks no larger than the configured ones (rounded up to whole
+  // micro-panels), so there is no thin remainder block: N = 1024 gives 3 × 352, not 480+480+64.
+  auto even = [](int64_t total, int64_t cap, int64_t unit) {
+    const int64_t parts = ceil_div(total, cap);
+    return std::max<int64_t>(unit, ceil_div(ceil_div(total, parts), unit) * unit);
+  };
+  const int64_t KC = even(k, cfg.kc, 1), NB = even(n, cfg.nb, NR), MB = even(m, cfg.mb, MR);
   const int64_t mb_max = std::min(MB, ceil_div(m, MR) * MR), nb_max = std::min(NB, ceil_div(n, NR) * NR);
   float* Ap = t_pack_a.get(static_cast<size_t>(mb_max * std::min(KC, k)));
   float* Bp = t_pack_b.get(static_cast<size_t>(nb_max * std::min(KC, k)));
