@@ -2,7 +2,9 @@
 // `await judge.evaluate({ task, images, prompt })`. Work runs on a worker thread; concurrent calls
 // are queued and batched (up to maxBatch per generate call), never interleaved.
 import { Worker } from 'node:worker_threads';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { decodeImage } from '../data/images.js';
 import { checkRgbImage } from '../data/images.js';
 import type { RgbImage } from '../data/types.js';
@@ -43,11 +45,15 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
-function workerUrl(): { file: URL; execArgv: string[] } {
+/** Starts the worker: plain JS from dist/; from TypeScript sources (tests, tsx) through tsx's loader. */
+function startWorker(workerData: unknown): Worker {
   const here = import.meta.url;
-  // From TypeScript sources (tests, tsx) the worker needs the tsx loader; from dist/ it is plain JS.
-  if (here.endsWith('.ts')) return { file: new URL('./judge-worker.ts', here), execArgv: ['--import', 'tsx'] };
-  return { file: new URL('./judge-worker.js', here), execArgv: [] };
+  if (!here.endsWith('.ts')) return new Worker(fileURLToPath(new URL('./judge-worker.js', here)), { workerData });
+  const tsxRoot = path.dirname(createRequire(here).resolve('tsx/package.json'));
+  const tsxApi = pathToFileURL(path.join(tsxRoot, 'dist', 'esm', 'api', 'index.mjs')).href;
+  const entry = new URL('./judge-worker.ts', here).href;
+  const boot = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
+  return new Worker(boot, { eval: true, workerData });
 }
 
 async function toRgb(img: ImageInput, size: number, i: number): Promise<RgbImage> {
@@ -97,8 +103,7 @@ export class Judge {
   static async load(dir: string, opts: JudgeLoadOptions = {}): Promise<Judge> {
     const { maxBatch = 16, ...engineOpts } = opts;
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new RangeError(`Judge.load: maxBatch must be an integer ≥ 1, got ${maxBatch}`);
-    const { file, execArgv } = workerUrl();
-    const worker = new Worker(fileURLToPath(file), { workerData: { dir, opts: engineOpts }, execArgv });
+    const worker = startWorker({ dir, opts: engineOpts });
     const imageSize = await new Promise<number>((resolve, reject) => {
       const onMsg = (m: { type: string; error?: { message: string } }) => {
         worker.off('error', onErr);
