@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <vector>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -32,6 +31,26 @@ int max_threads() {
   return 1;
 #endif
 }
+int thread_id() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+// Scratch memory, allocated before any parallel region (an allocation failure must throw on the
+// calling thread, not inside OpenMP) through mtrl::empty so memoryStats() accounts for it. Each
+// thread carves its O(tile) buffers out of its own slice.
+struct Scratch {
+  Tensor storage;
+  int64_t per_thread;
+  Scratch(int64_t floats_per_thread, int threads)
+      : storage(empty({std::max<int64_t>(1, floats_per_thread * threads)}, DType::F32, Device{})), per_thread(floats_per_thread) {}
+  float* slice(int thread) const { return storage.ptr<float>() + thread * per_thread; }
+};
+// Rounds buffer sizes to whole cache lines so every carved buffer starts 64-byte aligned.
+inline int64_t lines(int64_t floats) { return (floats + 15) / 16 * 16; }
 
 struct Shape {
   int64_t B, S, Sk, H, Hkv, D, group, Bs, Mmax;
@@ -88,9 +107,16 @@ void attention_forward(const AttentionParams& p) {
   const float* V = static_cast<const float*>(p.v);
   float* O = static_cast<float*>(p.out);
   if (tasks == 0) return;
+  const int64_t n_qs = lines(g.Mmax * D), n_kt = lines(D * kBlockK), n_sb = lines(g.Mmax * kBlockK), n_row = lines(g.Mmax);
+  const Scratch scratch(2 * n_qs + n_kt + n_sb + 2 * n_row, max_threads());
 #pragma omp parallel if (tasks > 1)
   {
-    std::vector<float> qs(g.Mmax * D), kt(D * kBlockK), sb(g.Mmax * kBlockK), oacc(g.Mmax * D), m(g.Mmax), l(g.Mmax);
+    float* qs = scratch.slice(thread_id());
+    float* oacc = qs + n_qs;
+    float* kt = oacc + n_qs;
+    float* sb = kt + n_kt;
+    float* m = sb + n_sb;
+    float* l = m + n_row;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t t = 0; t < tasks; ++t) {
       // Last query tiles first: under a causal mask they are the most expensive.
@@ -105,17 +131,17 @@ void attention_forward(const AttentionParams& p) {
         }
       if (ns == 0) continue;
       const int M = static_cast<int>(ns * g.group);
-      pack_rows(g, Q, b, s0, ns, hk, c, qs.data());
-      std::fill(m.begin(), m.begin() + M, -INFINITY);
-      std::fill(l.begin(), l.begin() + M, 0.0f);
-      std::fill(oacc.begin(), oacc.begin() + M * D, 0.0f);
+      pack_rows(g, Q, b, s0, ns, hk, c, qs);
+      std::fill(m, m + M, -INFINITY);
+      std::fill(l, l + M, 0.0f);
+      std::fill(oacc, oacc + M * D, 0.0f);
       const int64_t kv_end = p.causal ? std::min(kvlen, s0 + ns + off) : kvlen;
       for (int64_t j0 = 0; j0 < kv_end; j0 += kBlockK) {
         const int nc = static_cast<int>(std::min<int64_t>(kBlockK, kv_end - j0));
-        pack_transposed(K + g.k_row(b, j0, hk), g.Hkv * D, nc, D, kt.data());
-        ops.gemm(M, nc, static_cast<int>(D), qs.data(), D, 1, kt.data(), kBlockK, sb.data(), kBlockK, false);
+        pack_transposed(K + g.k_row(b, j0, hk), g.Hkv * D, nc, D, kt);
+        ops.gemm(M, nc, static_cast<int>(D), qs, D, 1, kt, kBlockK, sb, kBlockK, false);
         for (int r = 0; r < M; ++r) {
-          float* row = sb.data() + r * kBlockK;
+          float* row = sb + r * kBlockK;
           const int lim = visible(p.causal, s0 + r / g.group, off, j0, nc);
           if (lim == 0) {
             std::memset(row, 0, static_cast<size_t>(nc) * 4);
@@ -127,12 +153,12 @@ void attention_forward(const AttentionParams& p) {
           if (lim < nc) std::memset(row + lim, 0, static_cast<size_t>(nc - lim) * 4);
           if (alpha != 1.0f) {
             l[r] *= alpha;
-            ops.scale(oacc.data() + r * D, static_cast<int>(D), alpha);
+            ops.scale(oacc + r * D, static_cast<int>(D), alpha);
           }
           l[r] += sum;
           m[r] = mx;
         }
-        ops.gemm(M, static_cast<int>(D), nc, sb.data(), kBlockK, 1, V + g.k_row(b, j0, hk), g.Hkv * D, oacc.data(), D, true);
+        ops.gemm(M, static_cast<int>(D), nc, sb, kBlockK, 1, V + g.k_row(b, j0, hk), g.Hkv * D, oacc, D, true);
       }
       for (int r = 0; r < M; ++r) {
         const int64_t s = s0 + r / g.group, h = hk * g.group + r % g.group;
@@ -166,7 +192,8 @@ void attention_backward(const AttentionParams& p) {
   const int64_t q_elems = g.B * g.S * g.H * D;
 
   // delta[b, h, s] = rowsum(dO ∘ O): the softmax-gradient correction, O(S) memory.
-  std::vector<float> delta(static_cast<size_t>(g.B * g.H * g.S), 0.0f);
+  const Tensor delta_t = empty({std::max<int64_t>(1, g.B * g.H * g.S)}, DType::F32, Device{});
+  float* delta = delta_t.ptr<float>();
 #pragma omp parallel for schedule(static) if (g.B * g.S * g.H * D > 32768)
   for (int64_t bs = 0; bs < g.B * g.S; ++bs) {
     const int64_t b = bs / g.S, s = bs % g.S;
@@ -181,19 +208,31 @@ void attention_backward(const AttentionParams& p) {
   const int64_t pairs = g.B * g.Hkv, threads = max_threads();
   const int64_t chunks = (pairs >= threads || n_kt <= 1) ? 1 : std::min<int64_t>(n_kt, (threads + pairs - 1) / pairs);
   const int64_t per_chunk = n_kt == 0 ? 0 : (n_kt + chunks - 1) / chunks;
-  std::vector<float> partial;
-  if (chunks > 1) partial.assign(static_cast<size_t>(chunks * q_elems), 0.0f);
+  const Tensor partial_t = empty({chunks > 1 ? chunks * q_elems : 1}, DType::F32, Device{});
+  float* partial = partial_t.ptr<float>();
+  if (chunks > 1) std::fill(partial, partial + chunks * q_elems, 0.0f);
   else std::fill(dQ, dQ + q_elems, 0.0f);
   if (n_kt == 0) std::fill(dQ, dQ + q_elems, 0.0f);
   const int64_t tasks = pairs * chunks;
+  const int64_t n_md = lines(g.Mmax * D), n_dk = lines(D * kBlockK), n_mk = lines(g.Mmax * kBlockK), n_row = lines(g.Mmax);
+  const Scratch scratch(3 * n_md + 4 * n_dk + 2 * n_mk + 2 * n_row, max_threads());
 #pragma omp parallel if (tasks > 1)
   {
-    std::vector<float> qs(g.Mmax * D), dos(g.Mmax * D), kt(D * kBlockK), vt(D * kBlockK), pb(g.Mmax * kBlockK), dsb(g.Mmax * kBlockK),
-        dkacc(kBlockK * D), dvacc(kBlockK * D), dqacc(g.Mmax * D), lse2(g.Mmax), dl(g.Mmax);
+    float* qs = scratch.slice(thread_id());
+    float* dos = qs + n_md;
+    float* dqacc = dos + n_md;
+    float* kt = dqacc + n_md;
+    float* vt = kt + n_dk;
+    float* dkacc = vt + n_dk;
+    float* dvacc = dkacc + n_dk;
+    float* pb = dvacc + n_dk;
+    float* dsb = pb + n_mk;
+    float* lse2 = dsb + n_mk;
+    float* dl = lse2 + n_row;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t ch = t % chunks, hk = (t / chunks) % g.Hkv, b = t / chunks / g.Hkv;
-      float* dq_t = chunks > 1 ? partial.data() + ch * q_elems : dQ;
+      float* dq_t = chunks > 1 ? partial + ch * q_elems : dQ;
       const int64_t qlen = q_len(p, b), kvlen = kv_len(p, b), off = kvlen - qlen;
       const int64_t kt_end = std::min(n_kt, (ch + 1) * per_chunk);
       for (int64_t kti = ch * per_chunk; kti < kt_end; ++kti) {
@@ -205,27 +244,27 @@ void attention_backward(const AttentionParams& p) {
         }
         if (nc == 0) continue;
         const float* Kt0 = K + g.k_row(b, j0, hk);
-        pack_transposed(Kt0, g.Hkv * D, nc, D, kt.data());
-        pack_transposed(V + g.k_row(b, j0, hk), g.Hkv * D, nc, D, vt.data());
-        std::fill(dkacc.begin(), dkacc.end(), 0.0f);
-        std::fill(dvacc.begin(), dvacc.end(), 0.0f);
+        pack_transposed(Kt0, g.Hkv * D, nc, D, kt);
+        pack_transposed(V + g.k_row(b, j0, hk), g.Hkv * D, nc, D, vt);
+        std::fill(dkacc, dkacc + kBlockK * D, 0.0f);
+        std::fill(dvacc, dvacc + kBlockK * D, 0.0f);
         // Under a causal mask, query s sees key j iff j <= s + off: skip tiles that see none of these keys.
         const int64_t s_first = p.causal ? std::max<int64_t>(0, j0 - off) : 0;
         for (int64_t s0 = s_first / g.Bs * g.Bs; s0 < qlen; s0 += g.Bs) {
           const int64_t ns = std::min(g.Bs, qlen - s0);
           const int M = static_cast<int>(ns * g.group);
-          pack_rows(g, Q, b, s0, ns, hk, c, qs.data());
-          pack_rows(g, dO, b, s0, ns, hk, 1.0f, dos.data());
+          pack_rows(g, Q, b, s0, ns, hk, c, qs);
+          pack_rows(g, dO, b, s0, ns, hk, 1.0f, dos);
           for (int r = 0; r < M; ++r) {
             const int64_t s = s0 + r / g.group, h = hk * g.group + r % g.group;
             lse2[r] = p.lse[g.lse_at(b, h, s)] * kLog2e;
             dl[r] = delta[g.lse_at(b, h, s)];
           }
-          ops.gemm(M, nc, static_cast<int>(D), qs.data(), D, 1, kt.data(), kBlockK, pb.data(), kBlockK, false);   // scores (log2 units)
-          ops.gemm(M, nc, static_cast<int>(D), dos.data(), D, 1, vt.data(), kBlockK, dsb.data(), kBlockK, false);  // dP = dO·Vᵀ
+          ops.gemm(M, nc, static_cast<int>(D), qs, D, 1, kt, kBlockK, pb, kBlockK, false);   // scores (log2 units)
+          ops.gemm(M, nc, static_cast<int>(D), dos, D, 1, vt, kBlockK, dsb, kBlockK, false);  // dP = dO·Vᵀ
           for (int r = 0; r < M; ++r) {
-            float* prow = pb.data() + r * kBlockK;
-            float* dsrow = dsb.data() + r * kBlockK;
+            float* prow = pb + r * kBlockK;
+            float* dsrow = dsb + r * kBlockK;
             const int lim = visible(p.causal, s0 + r / g.group, off, j0, nc);
             if (lim == 0 || !std::isfinite(lse2[r])) {
               std::memset(prow, 0, static_cast<size_t>(nc) * 4);
@@ -236,12 +275,12 @@ void attention_backward(const AttentionParams& p) {
             if (lim < nc) std::memset(prow + lim, 0, static_cast<size_t>(nc - lim) * 4);
             ops.softmax_grad(prow, dsrow, nc, dl[r]);  // dS = P ∘ (dP − delta)
           }
-          ops.gemm(nc, static_cast<int>(D), M, pb.data(), 1, kBlockK, dos.data(), D, dvacc.data(), D, true);   // dV += Pᵀ·dO
-          ops.gemm(nc, static_cast<int>(D), M, dsb.data(), 1, kBlockK, qs.data(), D, dkacc.data(), D, true);  // dK += dSᵀ·Q·c
-          ops.gemm(M, static_cast<int>(D), nc, dsb.data(), kBlockK, 1, Kt0, g.Hkv * D, dqacc.data(), D, false); // dS·K
+          ops.gemm(nc, static_cast<int>(D), M, pb, 1, kBlockK, dos, D, dvacc, D, true);   // dV += Pᵀ·dO
+          ops.gemm(nc, static_cast<int>(D), M, dsb, 1, kBlockK, qs, D, dkacc, D, true);  // dK += dSᵀ·Q·c
+          ops.gemm(M, static_cast<int>(D), nc, dsb, kBlockK, 1, Kt0, g.Hkv * D, dqacc, D, false); // dS·K
           for (int r = 0; r < M; ++r) {
             const int64_t s = s0 + r / g.group, h = hk * g.group + r % g.group;
-            ops.axpy(dq_t + g.q_row(b, s, h), dqacc.data() + r * D, static_cast<int>(D), p.scale);
+            ops.axpy(dq_t + g.q_row(b, s, h), dqacc + r * D, static_cast<int>(D), p.scale);
           }
         }
         const float kscale = 1.0f / kLog2e;  // dK = scale·dSᵀQ = dSᵀ(Q·scale·log2e)/log2e
@@ -260,7 +299,7 @@ void attention_backward(const AttentionParams& p) {
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < q_elems; ++i) {
       float s = 0.0f;
-      for (int64_t ch = 0; ch < chunks; ++ch) s += partial[static_cast<size_t>(ch * q_elems + i)];
+      for (int64_t ch = 0; ch < chunks; ++ch) s += partial[ch * q_elems + i];
       dQ[i] = s;
     }
   }

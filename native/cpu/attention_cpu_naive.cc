@@ -5,12 +5,30 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "mtrl/attention.h"
 
 namespace mtrl::cpu {
 namespace {
+
+int max_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+int thread_id() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
 
 constexpr float kLog2e = 1.4426950408889634f;
 
@@ -63,18 +81,21 @@ void probabilities(const AttentionParams& p, const AttentionTileOps& ops, const 
 void attention_naive_forward(const AttentionParams& p) {
   const AttentionTileOps& ops = attention_tile_ops();
   const int64_t B = p.batch, S = p.seqlen_q, Sk = p.seqlen_k, H = p.heads, Hkv = p.kv_heads, D = p.head_dim, group = H / Hkv;
-  std::vector<float> scores(static_cast<size_t>(B * H * S * Sk));  // the full matrix, as an unfused implementation holds it
+  // The full matrix, as an unfused implementation holds it (through mtrl::empty, so memoryStats()
+  // sees it; allocated before the parallel region so a failure throws on the calling thread).
+  const Tensor scores = empty({std::max<int64_t>(1, B * H * S * Sk)}, DType::F32, Device{});
+  const Tensor kT_all = empty({std::max<int64_t>(1, D * Sk * max_threads())}, DType::F32, Device{});
   const float* V = static_cast<const float*>(p.v);
   float* O = static_cast<float*>(p.out);
 #pragma omp parallel
   {
-    std::vector<float> kT(static_cast<size_t>(D * Sk));
+    float* kT = kT_all.ptr<float>() + thread_id() * D * Sk;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t bh = 0; bh < B * H; ++bh) {
       const int64_t b = bh / H, h = bh % H, hk = h / group, qlen = q_len(p, b), kvlen = kv_len(p, b);
-      float* P = scores.data() + bh * S * Sk;
-      transpose_kv(static_cast<const float*>(p.k), Sk, Hkv, D, b, hk, kvlen, kT.data());
-      probabilities(p, ops, kT.data(), b, h, P, nullptr, p.lse + bh * S);
+      float* P = scores.ptr<float>() + bh * S * Sk;
+      transpose_kv(static_cast<const float*>(p.k), Sk, Hkv, D, b, hk, kvlen, kT);
+      probabilities(p, ops, kT, b, h, P, nullptr, p.lse + bh * S);
       for (int64_t s = 0; s < S; ++s) std::memset(O + ((b * S + s) * H + h) * D, 0, static_cast<size_t>(D) * 4);
       if (qlen > 0 && kvlen > 0)
         ops.gemm(static_cast<int>(qlen), static_cast<int>(D), static_cast<int>(kvlen), P, Sk, 1, V + (b * Sk * Hkv + hk) * D, Hkv * D,
@@ -86,7 +107,9 @@ void attention_naive_forward(const AttentionParams& p) {
 void attention_naive_backward(const AttentionParams& p) {
   const AttentionTileOps& ops = attention_tile_ops();
   const int64_t B = p.batch, S = p.seqlen_q, Sk = p.seqlen_k, H = p.heads, Hkv = p.kv_heads, D = p.head_dim, group = H / Hkv;
-  std::vector<float> probs(static_cast<size_t>(B * H * S * Sk)), dprobs(static_cast<size_t>(B * H * S * Sk));
+  const Tensor probs = empty({std::max<int64_t>(1, B * H * S * Sk)}, DType::F32, Device{});
+  const Tensor dprobs = empty({std::max<int64_t>(1, B * H * S * Sk)}, DType::F32, Device{});
+  const Tensor kvT = empty({std::max<int64_t>(1, 2 * D * Sk * max_threads())}, DType::F32, Device{});
   const float* Q = static_cast<const float*>(p.q);
   const float* K = static_cast<const float*>(p.k);
   const float* dO = static_cast<const float*>(p.dout);
@@ -98,24 +121,25 @@ void attention_naive_backward(const AttentionParams& p) {
   std::fill(dV, dV + B * Sk * Hkv * D, 0.0f);
 #pragma omp parallel
   {
-    std::vector<float> kT(static_cast<size_t>(D * Sk)), vT(static_cast<size_t>(D * Sk));
+    float* kT = kvT.ptr<float>() + thread_id() * 2 * D * Sk;
+    float* vT = kT + D * Sk;
     // One task per (batch row, kv head) so the GQA sums into dK/dV need no synchronisation.
 #pragma omp for schedule(dynamic, 1)
     for (int64_t bk = 0; bk < B * Hkv; ++bk) {
       const int64_t b = bk / Hkv, hk = bk % Hkv, qlen = q_len(p, b), kvlen = kv_len(p, b);
       if (qlen == 0 || kvlen == 0) continue;
-      transpose_kv(K, Sk, Hkv, D, b, hk, kvlen, kT.data());
-      transpose_kv(static_cast<const float*>(p.v), Sk, Hkv, D, b, hk, kvlen, vT.data());
+      transpose_kv(K, Sk, Hkv, D, b, hk, kvlen, kT);
+      transpose_kv(static_cast<const float*>(p.v), Sk, Hkv, D, b, hk, kvlen, vT);
       float* dk = dK + (b * Sk * Hkv + hk) * D;
       float* dv = dV + (b * Sk * Hkv + hk) * D;
       for (int64_t h = hk * group; h < (hk + 1) * group; ++h) {
         const int64_t bh = b * H + h;
-        float* P = probs.data() + bh * S * Sk;
-        float* dP = dprobs.data() + bh * S * Sk;
+        float* P = probs.ptr<float>() + bh * S * Sk;
+        float* dP = dprobs.ptr<float>() + bh * S * Sk;
         const float* dOh = dO + (b * S * H + h) * D;
         const float* Qh = Q + (b * S * H + h) * D;
-        probabilities(p, ops, kT.data(), b, h, P, p.lse + bh * S, nullptr);
-        ops.gemm(static_cast<int>(qlen), static_cast<int>(kvlen), static_cast<int>(D), dOh, H * D, 1, vT.data(), Sk, dP, Sk, false);
+        probabilities(p, ops, kT, b, h, P, p.lse + bh * S, nullptr);
+        ops.gemm(static_cast<int>(qlen), static_cast<int>(kvlen), static_cast<int>(D), dOh, H * D, 1, vT, Sk, dP, Sk, false);
         for (int64_t s = 0; s < qlen; ++s) {  // dS = P ∘ (dP − rowsum(P ∘ dP))
           float* prow = P + s * Sk;
           float* drow = dP + s * Sk;
