@@ -75,7 +75,7 @@ def attn(q, k, v, causal):
         mask = torch.ones(S, S, dtype=torch.bool).triu(1)
         s = s.masked_fill(mask, float('-inf'))
     return s.softmax(-1) @ v
-for pt in ${JSON.stringify(points)}:
+for pt in json.loads(${JSON.stringify(JSON.stringify(points))}):
     S, D, causal = pt['S'], pt['D'], pt['causal']
     g = torch.Generator().manual_seed(0)
     q, k, v, do = [torch.randn(B, H, S, D, generator=g) for _ in range(4)]
@@ -96,7 +96,7 @@ function decodeTorchScript(lens: number[]): string {
   return `${torchTimer}
 import math
 res = []
-for L in ${JSON.stringify(lens)}:
+for L in json.loads(${JSON.stringify(JSON.stringify(lens))}):
     Bq, Hq, Hkv, D = 8, 8, 2, 128
     q = torch.randn(Bq, Hq, 1, D)
     k = torch.randn(Bq, Hkv, L + 1, D).repeat_interleave(Hq // Hkv, dim=1)
