@@ -10,7 +10,7 @@ import type { JudgeModel } from '../model/judge-model.js';
 import type { Tokenizer } from '../model/tokenizer.js';
 import { parseJudgeOutput } from '../rewards/parse.js';
 import { swapPair, type Task } from '../tasks/task.js';
-import { completionText, promptInput } from './encode.js';
+import { completionText, exampleImages, promptInput } from './encode.js';
 
 export interface EvaluateOptions {
   /** Prompts per generation call (memory/speed trade-off). Default 32. */
@@ -147,6 +147,7 @@ export function evaluateJudge(
   for (const ex of examples) {
     const task = taskMap.get(ex.task);
     if (!task) throw new RangeError(`evaluateJudge: example ${ex.id} has task "${ex.task}", which is not among the tasks given (${[...taskMap.keys()].join(', ')})`);
+    exampleImages(ex, task); // the image count, checked before the pair is swapped
     jobs.push({ example: ex, task });
     if (swap && task.format === 'pairwise') swappedJobs.push({ example: swapPair(ex), task });
   }
