@@ -38,7 +38,7 @@ describe('SFT targets', () => {
     const answer = new SftTrainer({ model, tokenizer: tok, tasks: [brightTask], train: [pos!, neg!] });
     const x = answer.input(pos!);
     const promptLen = 1 + tok.encode(brightTask.buildPrompt(pos!), { parseSpecial: false }).length;
-    expect(Array.from(x.tokens.slice(0, promptLen))).toEqual([tok.bosId, ...tok.encode(brightTask.buildPrompt(pos!), { parseSpecial: false })]);
+    expect(Array.from(x.tokens).slice(0, promptLen)).toEqual([tok.bosId, ...tok.encode(brightTask.buildPrompt(pos!), { parseSpecial: false })]);
     const mask = Array.from(x.lossMask!);
     expect(mask.slice(0, promptLen).every((m) => m === 0)).toBe(true);
     expect(mask.slice(promptLen).every((m) => m === 1)).toBe(true);
