@@ -164,14 +164,29 @@ export function formatNumber(x: number): string {
   return x.toPrecision(3);
 }
 
-let torchCache: boolean | undefined;
-/** True when python3 can import torch (the optional baseline). Never required. */
-export function torchAvailable(): boolean {
+let torchCache: { python: string; version: string } | null | undefined;
+/**
+ * The Python that can import torch (the optional baseline; never required): $MTRL_PYTHON, then
+ * /usr/bin/python3 (where Debian's python3-torch installs), then python3 on PATH.
+ */
+export function torchPython(): { python: string; version: string } | null {
   if (torchCache === undefined) {
-    const r = spawnSync('python3', ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8', timeout: 60_000 });
-    torchCache = r.status === 0;
+    torchCache = null;
+    for (const py of [process.env.MTRL_PYTHON, '/usr/bin/python3', 'python3']) {
+      if (!py) continue;
+      const r = spawnSync(py, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8', timeout: 60_000 });
+      if (r.status === 0) {
+        torchCache = { python: py, version: r.stdout.trim() };
+        break;
+      }
+    }
   }
   return torchCache;
+}
+
+/** True when some Python can import torch. */
+export function torchAvailable(): boolean {
+  return torchPython() !== null;
 }
 
 /**
@@ -182,7 +197,7 @@ export function torchAvailable(): boolean {
 export function runTorch<T = unknown>(script: string, timeoutMs = 600_000): T | undefined {
   if (!torchAvailable()) return undefined;
   const prelude = `import torch, json, time, statistics\ntorch.set_num_threads(${os.cpus().length})\n`;
-  const r = spawnSync('python3', ['-c', prelude + script], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 });
+  const r = spawnSync(torchPython()!.python, ['-c', prelude + script], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`torch baseline failed: ${r.stderr.slice(-2000)}`);
   const lines = r.stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]!) as T;
