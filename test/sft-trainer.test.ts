@@ -2,7 +2,8 @@
 // trained, never the prompt) and reasoning targets; the reported loss is the mean token NLL over the
 // target tokens; loss falls and held-out accuracy rises on a small fixed dataset; mini-batching does
 // not change the gradient; a non-finite gradient skips the step with the parameters untouched;
-// checkpoint + resume equals uninterrupted training bit for bit; early stopping; bad configs.
+// checkpoint + resume equals uninterrupted training bit for bit; early stopping (and its JSON-safe
+// state); bad configs.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +13,7 @@ import { disposeBatch } from '../lib/model/batch.js';
 import { loadCheckpoint, saveCheckpoint } from '../lib/model/checkpoint.js';
 import { JudgeModel } from '../lib/model/judge-model.js';
 import { SftTrainer, type SftConfig, type SftStepMetrics, type SftTrainerState } from '../lib/rl/sft-trainer.js';
+import { EarlyStopping, type EarlyStoppingSnapshot } from '../lib/rl/training-log.js';
 import {
   brighterExamples,
   brighterTask,
@@ -203,6 +205,25 @@ describe('SFT resume', () => {
     c.optimizer.dispose();
     modelA.dispose();
     ck.model.dispose();
+  });
+});
+
+describe('EarlyStopping', () => {
+  it('tracks the best score on a scripted stream (minDelta), stops after `patience` bad evaluations, and round-trips through JSON', () => {
+    const es = new EarlyStopping(2, 0.01);
+    expect(JSON.parse(JSON.stringify(es.snapshot()))).toEqual({ best: null, bestStep: -1, badEvals: 0 });
+    const fresh2 = new EarlyStopping(2, 0.01);
+    fresh2.load(JSON.parse(JSON.stringify(es.snapshot())) as EarlyStoppingSnapshot);
+    expect(fresh2.state.best).toBe(-Infinity);
+    expect([0.5, 0.505, 0.6, NaN, 0.6].map((s, i) => es.update(s, i + 1))).toEqual([true, false, true, false, false]);
+    expect(es.shouldStop).toBe(true);
+    expect(es.state).toEqual({ best: 0.6, bestStep: 3, badEvals: 2 });
+    const back = new EarlyStopping(2, 0.01);
+    back.load(JSON.parse(JSON.stringify(es.snapshot())) as EarlyStoppingSnapshot);
+    expect(back.state).toEqual(es.state);
+    expect(new EarlyStopping(0).shouldStop).toBe(false);
+    expect(() => back.load({ best: 0.5, bestStep: 1.5, badEvals: 0 })).toThrow(/bestStep/);
+    expect(() => new EarlyStopping(-1)).toThrow(RangeError);
   });
 });
 
