@@ -5,9 +5,11 @@
 //   npx tsx benchmarks/gemm.ts            default grid
 //   npx tsx benchmarks/gemm.ts --quick    a few sizes
 //   npx tsx benchmarks/gemm.ts --full     every M, N, K combination in {64, 256, 1024, 2048} too
-//   --no-torch skips the PyTorch baseline.
+//   --no-torch skips the PyTorch baseline (and the NumPy/BLAS one, shown while torch is absent).
 import { Tensor, cudaAvailable, matmulReference, synchronize } from '../lib/index.js';
 import { gemmKernelName, matmul } from '../lib/kernels/gemm.js';
+import { spawnSync } from 'node:child_process';
+import os from 'node:os';
 import { args, printTable, runTorch, time, torchAvailable, torchTimer, writeCsv, type Row } from './harness.js';
 
 const full = process.argv.includes('--full');
@@ -60,13 +62,46 @@ print(json.dumps(out))
   return res;
 }
 
+type T3 = { p50: number; p20: number; p80: number; samples: number };
+
+/**
+ * NumPy's float32 matmul (whatever BLAS NumPy links, usually OpenBLAS) as a stand-in optimised
+ * baseline on machines without torch; skipped when numpy is missing too.
+ */
+function numpyTimes(list: Shape[]): Map<string, T3> {
+  const res = new Map<string, T3>();
+  if (args.noTorch) return res;
+  const script = `import json, time, os
+import numpy as np
+${torchTimer}
+shapes = ${JSON.stringify(list.map((s) => [s.m, s.n, s.k, s.transB]))}
+out = {}
+rng = np.random.default_rng(0)
+for m, n, k, tb in shapes:
+    a = rng.standard_normal((m, k), dtype=np.float32)
+    b = rng.standard_normal((n, k), dtype=np.float32).T if tb else rng.standard_normal((k, n), dtype=np.float32)
+    c = np.empty((m, n), dtype=np.float32)
+    out[f"{m}x{n}x{k}{'T' if tb else ''}"] = bench(lambda: np.matmul(a, b, out=c))
+print(json.dumps(out))
+`;
+  const threads = String(os.cpus().length);
+  const env = { ...process.env, OPENBLAS_NUM_THREADS: threads, OMP_NUM_THREADS: threads, MKL_NUM_THREADS: threads };
+  const r = spawnSync('python3', ['-c', script], { encoding: 'utf8', timeout: 600_000, env, maxBuffer: 16 << 20 });
+  if (r.status !== 0) return res;
+  const lines = r.stdout.trim().split('\n');
+  for (const [k, v] of Object.entries(JSON.parse(lines[lines.length - 1]!) as Record<string, T3>)) res.set(k, v);
+  return res;
+}
+
 function main() {
   const list = shapes();
   const rows: Row[] = [];
   const table: Array<Array<string | number>> = [];
   const torch = torchTimes(list);
+  const blas = torch.size === 0 ? numpyTimes(list) : new Map<string, T3>();
   const kernel = gemmKernelName();
   const ratios: number[] = [];
+  const blasRatios: number[] = [];
   for (const s of list) {
     const a = Tensor.randn([s.m, s.k], { seed: 1 });
     const b = Tensor.randn(s.transB ? [s.n, s.k] : [s.k, s.n], { seed: 2 });
@@ -92,7 +127,15 @@ function main() {
       torchGflops = (flops / tt.p50 / 1e6).toFixed(1);
       if (Math.min(s.m, s.n, s.k) >= 256) ratios.push(ratio);
     }
-    table.push([shape, t.p50, gflops, naive, torchGflops, vsTorch]);
+    let vsBlas = '';
+    const tb = blas.get(key(s));
+    if (tb) {
+      const ratio = tb.p50 / t.p50;
+      rows.push({ op: 'matmul', impl: 'numpy-blas', mode: 'f32', shape, timing: tb, metric: 'ours_vs_numpy', value: ratio });
+      vsBlas = ratio.toFixed(2);
+      if (Math.min(s.m, s.n, s.k) >= 256) blasRatios.push(ratio);
+    }
+    table.push([shape, t.p50, gflops, naive, torchGflops, vsTorch, vsBlas]);
     for (const x of [a, b, c]) x.dispose();
   }
   if (cudaAvailable().available) {
@@ -107,17 +150,21 @@ function main() {
         });
         const gflops = (2 * s.m * s.n * s.k) / t.p50 / 1e6;
         rows.push({ op: 'matmul', impl: dtype === 'bf16' ? 'cuda-wmma' : 'cuda-tiled', mode: dtype, shape: `${s.label} ${key(s)}`, timing: t, metric: 'GFLOP/s', value: gflops, device: 'cuda:0' });
-        table.push([`cuda ${dtype} ${s.label} ${key(s)}`, t.p50, gflops, '', '', '']);
+        table.push([`cuda ${dtype} ${s.label} ${key(s)}`, t.p50, gflops, '', '', '', '']);
         for (const x of [a, b, c]) x.dispose();
       }
     }
   }
-  printTable(`matmul (${kernel}), f32 unless noted`, ['shape', 'p50 ms', 'GFLOP/s', 'vs naive', 'torch GFLOP/s', 'torch ms / ours'], table);
+  printTable(`matmul (${kernel}), f32 unless noted`, ['shape', 'p50 ms', 'GFLOP/s', 'vs naive', 'torch GFLOP/s', 'torch ms / ours', 'numpy ms / ours'], table);
   if (ratios.length) {
     const gm = Math.exp(ratios.reduce((s, r) => s + Math.log(r), 0) / ratios.length);
     console.log(`\nsizes >= 256: geometric mean of torch_ms / ours_ms = ${gm.toFixed(3)} (min ${Math.min(...ratios).toFixed(3)}); target >= 0.9`);
   } else if (!args.noTorch) {
     console.log('\nPyTorch baseline skipped: python3 cannot import torch.');
+  }
+  if (blasRatios.length) {
+    const gm = Math.exp(blasRatios.reduce((s, r) => s + Math.log(r), 0) / blasRatios.length);
+    console.log(`sizes >= 256: geometric mean of numpy_ms / ours_ms = ${gm.toFixed(3)} (min ${Math.min(...blasRatios).toFixed(3)})`);
   }
   console.log(`CSV: ${writeCsv('gemm', rows)}`);
 }
