@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -110,6 +111,15 @@ void check_params(const PolicyLossParams& p, const PolicyLossBatch& b, const cha
     throw_range_error(std::string(fn) + ": beta must be 0 for lossType 'nll' (the SFT loss has no KL term)");
   if (p.beta != 0 && !b.ref_logprobs.storage)
     throw_range_error(std::string(fn) + ": beta = " + num(p.beta) + " needs refLogprobs (N, T) for the KL term");
+}
+
+// CPU block: c × B f32 logits per thread (MTRL_PL_BLOCK overrides, for tuning).
+int64_t pl_block_elems() {
+  static const int64_t v = [] {
+    const char* e = std::getenv("MTRL_PL_BLOCK");
+    return e ? std::max<int64_t>(1024, std::atoll(e)) : int64_t{1} << 17;
+  }();
+  return v;
 }
 
 // Token rows per chunk: the (chunk, vocab-chunk) f32 logits buffer stays near 32 MiB.
@@ -440,7 +450,7 @@ struct LinearDriver {
       // thread recomputes its blocks in a (c, B) scratch.
       nt = cpu::pl_linear_threads();
       full = vbs == V;
-      B = full ? std::max<int64_t>(16, std::min<int64_t>(4096, (int64_t{1} << 17) / c)) : vbs;
+      B = full ? std::max<int64_t>(16, std::min<int64_t>(4096, pl_block_elems() / c)) : vbs;
       if (full && w.dtype != DType::F32) B = std::min(B, std::max<int64_t>(16, (int64_t{1} << 20) / std::max<int64_t>(d, 1)));
       Z = full ? be.alloc({c, V}, DType::F32) : be.alloc({nt, c, B}, DType::F32);
       part = be.alloc({nt, c, std::max<int64_t>(4, d)}, DType::F32);
