@@ -713,7 +713,7 @@ describe(`CUDA vs CPU${cuda.available ? '' : ` (skipped: ${cuda.reason})`}`, () 
         console.log(`CUDA ${dtype} ${describeCase(c)}: ${msgs.join('; ')}`);
       });
     }
-  it.skipIf(!cuda.available)('decode on CUDA (split-KV) matches CPU decode, f32 and bf16', () => {
+  it.skipIf(!cuda.available)('decode on CUDA (split-KV, and the forward kernel for 12 new tokens) matches CPU decode, f32 and bf16', () => {
     for (const dtype of ['f32', 'bf16'] as const) {
       const B = 3;
       const H = 8;
@@ -730,7 +730,7 @@ describe(`CUDA vs CPU${cuda.available ? '' : ` (skipped: ${cuda.reason})`}`, () 
       const dev = (t: Tensor) => keep(dtype === 'f32' ? t.to('cuda:0') : keep(t.cast('bf16')).to('cuda:0'));
       const kg = dev(kc);
       const vg = dev(vc);
-      for (const n of [1, 1, 4]) {
+      for (const n of [1, 1, 4, 12]) {
         const q = round(mk([B, n, H, D]));
         const kn = round(mk([B, n, Hkv, D]));
         const vn = round(mk([B, n, Hkv, D]));

@@ -15,6 +15,8 @@ namespace mtrl {
 namespace {
 
 constexpr int64_t kMaxHeadDim = 256;
+// CUDA decode with at most this many new queries per row uses the split-KV kernel.
+constexpr int64_t kDecodeSplitMaxQueries = 8;
 
 // Reads an i32 (B) tensor to the host (a small copy on CUDA) so its values can be range-checked.
 std::vector<int32_t> host_lengths(const Tensor& t) {
@@ -210,6 +212,18 @@ Tensor attention_decode(const Tensor& q, Tensor& k_cache, Tensor& v_cache, Tenso
     p.out = out.raw();
     p.lse = nullptr;
     cpu::attention_forward(p);
+  } else if (Snew > kDecodeSplitMaxQueries) {
+#ifdef MTRL_WITH_CUDA
+    // Many new queries per row (a prefill through the cache): the forward kernel's query tiles use
+    // the GPU better than one warp per query; it reads the updated lengths on the device.
+    AttentionParams p = base;
+    p.kv_lengths = cache_lengths.ptr<int32_t>();
+    p.q_lengths = nullptr;
+    p.causal = true;
+    p.out = out.raw();
+    p.lse = nullptr;
+    cuda::attention_forward(p);
+#endif
   } else {
 #ifdef MTRL_WITH_CUDA
     AttentionDecodeParams p;

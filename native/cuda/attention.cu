@@ -150,7 +150,7 @@ __global__ void __launch_bounds__(kFwdWarps * 32) attn_fwd_kernel(Dims p, const 
       const int d = lane + 32 * i;
       if (d < D) out[base + d] = from_f32<T>(valid ? o[rr][i] * inv : 0.0f);
     }
-    if (lane == 0) lse[((size_t)b * p.H + h) * p.S + s] = valid ? m[rr] * kLn2 + logf(l[rr]) : -INFINITY;
+    if (lane == 0 && lse) lse[((size_t)b * p.H + h) * p.S + s] = valid ? m[rr] * kLn2 + logf(l[rr]) : -INFINITY;
   }
 }
 
@@ -241,6 +241,7 @@ __global__ void __launch_bounds__(32) attn_bwd_kernel(Dims p, const T* __restric
       __syncwarp();  // qr/dor/dss are rewritten by the next row
     }
   }
+  __syncwarp();  // every lane's dK/dV rows are complete and visible
   // dK = scale·Σ dS·q = Σ dS·(c·q)/log2 e; keys past kvLen get zeros.
   for (int idx = lane; idx < jn * D; idx += 32) {
     const int j = idx / D, d = idx % D;
@@ -257,7 +258,8 @@ __global__ void f32_to_kernel(const float* __restrict__ src, T* __restrict__ dst
 }
 
 // ---------------------------------------------------------------------------------------------
-// Decode, split-KV: one warp per (split, query row). Lanes split the head dim; each key's score is a
+// Decode, split-KV (a few new tokens per row; longer blocks of new queries go through the forward
+// kernel, see core/attention.cc): one warp per (split, query row). Lanes split the head dim; each key's score is a
 // warp reduction, 32 keys at a time feed one online-softmax update. Partial results go to a
 // workspace and attn_decode_combine_kernel merges the splits of each row.
 struct DecodeDims {
@@ -269,7 +271,7 @@ template <typename T, int DC>
 __global__ void __launch_bounds__(32) attn_decode_split_kernel(DecodeDims p, const T* __restrict__ q, const T* __restrict__ kc,
                                                               const T* __restrict__ vc, const int32_t* __restrict__ lens,
                                                               float* __restrict__ part_o, float* __restrict__ part_ml) {
-  const int split = blockIdx.x, row = blockIdx.y, lane = threadIdx.x;
+  const int split = blockIdx.y, row = blockIdx.x, lane = threadIdx.x;  // rows on x: B·Snew·H may exceed 65535
   const int h = row % p.H, s = (row / p.H) % p.Snew, b = row / p.H / p.Snew, hk = h / p.group;
   const int n = lens[b] - p.Snew + s + 1;  // visible keys: everything before this query, itself included
   const int jb = split * p.chunk, je = min(n, jb + p.chunk);
@@ -428,7 +430,7 @@ void backward_typed(const Dims& p, const AttentionParams& a, Device dev) {
 template <typename T, int DC>
 void launch_decode(const DecodeDims& p, const AttentionDecodeParams& a, float* part_o, float* part_ml) {
   const long long rows = (long long)p.B * p.Snew * p.H;
-  dim3 grid(p.splits, (unsigned)rows);
+  dim3 grid((unsigned)rows, p.splits);
   attn_decode_split_kernel<T, DC><<<grid, 32>>>(p, (const T*)a.q, (const T*)a.k_cache, (const T*)a.v_cache, a.new_lengths, part_o, part_ml);
   MTRL_CUDA_LAUNCH_CHECK("attention decode (split)");
   attn_decode_combine_kernel<T><<<grid_for(rows, 8), 256>>>(p, part_o, part_ml, (T*)a.out);
@@ -480,7 +482,7 @@ void attention_decode(const AttentionDecodeParams& a) {
   // Enough (split, row) warps to fill the GPU several times over, but splits of at least 256 keys.
   const long long want = std::max<long long>(1, (8LL * sms + rows - 1) / rows);
   const long long most = std::max<long long>(1, (a.max_new_length + 255) / 256);
-  p.splits = (int)std::min(want, most);
+  p.splits = (int)std::min(std::min(want, most), 65535LL);
   p.chunk = (int)(((a.max_new_length + p.splits - 1) / p.splits + 31) / 32 * 32);
   if (p.chunk == 0) p.chunk = 32;
   Device d{Device::CUDA, dev};

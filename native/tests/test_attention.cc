@@ -282,7 +282,7 @@ MTRL_TEST(test_attention, cuda_decode_matches_cpu) {
   Tensor gkc = tensor_from(kc, {B, Smax, Hkv, D}, gpu), gvc = tensor_from(vc, {B, Smax, Hkv, D}, gpu);
   Tensor cl = i32_tensor(init), gl = i32_tensor(init, gpu);
   double worst = 0;
-  for (int64_t n : {1, 1, 3}) {
+  for (int64_t n : {1, 1, 3, 12}) {  // 12 > the split-KV limit: the forward-kernel path
     auto q = random_floats(B * n * H * D), kn = random_floats(B * n * Hkv * D), vn = random_floats(B * n * Hkv * D);
     Tensor oc = attention_decode(tensor_from(q, {B, n, H, D}), ckc, cvc, cl, tensor_from(kn, {B, n, Hkv, D}), tensor_from(vn, {B, n, Hkv, D}), std::nullopt);
     Tensor og = attention_decode(tensor_from(q, {B, n, H, D}, gpu), gkc, gvc, gl, tensor_from(kn, {B, n, Hkv, D}, gpu),
