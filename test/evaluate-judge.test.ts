@@ -1,6 +1,7 @@
 // evaluateJudge on hand-checkable cases. A scripted judge (an object with the model's `generate`
 // that answers from a table keyed by the example's image) pins every number of the per-task tables:
-// accuracy, macro-F1 with an invalid verdict, strict format rate, invalid rate, pairwise position
+// accuracy, macro-F1 with an invalid verdict, format rate, invalid rate (outputs read exactly as the
+// accuracy and format rewards read them), pairwise position
 // consistency with swapped pairs (a judge that always says "A" vs one that picks the brighter image),
 // majority voting and self-consistency with k samples, score tolerance, Spearman against rater
 // means, batching and progress. A real tiny model trained to always answer "yes" then gets
@@ -11,6 +12,7 @@ import { evaluateJudge } from '../lib/judge/evaluate.js';
 import type { JudgeInput } from '../lib/model/batch.js';
 import type { GenerateOptions } from '../lib/model/generate.js';
 import { JudgeModel } from '../lib/model/judge-model.js';
+import { RewardModel } from '../lib/rewards/model.js';
 import { SftTrainer } from '../lib/rl/sft-trainer.js';
 import { createTask } from '../lib/tasks/task.js';
 import { brighterExamples, brighterTask, brightExamples, brightTask, toyConfig, toyTokenizer } from './grpo-fixtures.js';
@@ -90,6 +92,30 @@ describe('evaluateJudge: binary tables', () => {
     // Batching does not change the table.
     const all = evaluateJudge(scriptedJudge((imgs) => byImage.get(imgs[0]!)!).model, tok, [brightTask], examples, { maxNewTokens: 20, keepOutputs: 3 }).bright!;
     expect(all).toEqual(ev);
+  });
+
+  it('reads every output exactly as the accuracy and format rewards do', async () => {
+    const texts = [
+      wrap('Yes, it is bright.'), // lenient verdict yes; not exactly one verdict → format 0
+      '<think>x</think><answer>yes</answer> trailing', // lenient yes; trailing text → format 0
+      wrap('yes') + wrap('no'), // two different answers: no verdict
+      '<THINK>x</THINK><ANSWER>no</ANSWER>', // tags in the wrong case: read leniently only
+      'Answer: no',
+      wrap(''),
+      wrap('yes'),
+      wrap('no'),
+    ];
+    const exs = brightExamples(texts.length, 66);
+    const byImg = new Map(exs.map((ex, i) => [ex.images[0]!, texts[i]!]));
+    const ev = evaluateJudge(scriptedJudge((imgs) => byImg.get(imgs[0]!)!).model, tok, [brightTask], exs, { maxNewTokens: 40, keepOutputs: 100 }).bright!;
+    const rewards = await new RewardModel({ components: [{ name: 'accuracy' }, { name: 'format' }] }).score(
+      exs.map((ex, i) => ({ completion: texts[i]!, example: ex, task: brightTask })),
+    );
+    expect(ev.examples.map((e) => e.output)).toEqual(texts);
+    expect(ev.examples.map((e) => (e.correct ? 1 : 0))).toEqual(rewards.components.accuracy);
+    expect(ev.examples.map((e) => (e.formatOk ? 1 : 0))).toEqual(rewards.components.format);
+    expect(ev.accuracy).toBeCloseTo(rewards.summary.accuracy!.mean, 12);
+    expect(ev.formatRate).toBeCloseTo(rewards.summary.format!.mean, 12);
   });
 
   it('k samples: majority vote (nulls do not vote) and self-consistency', () => {

@@ -8,7 +8,7 @@ import { majorityVote, positionConsistency } from '../metrics/consistency.js';
 import { spearman } from '../metrics/correlation.js';
 import type { JudgeModel } from '../model/judge-model.js';
 import type { Tokenizer } from '../model/tokenizer.js';
-import { parseJudgeOutput } from '../rewards/parse.js';
+import { makeRewardContext } from '../rewards/components.js';
 import { swapPair, type Task } from '../tasks/task.js';
 import { completionText, exampleImages, promptInput } from './encode.js';
 
@@ -44,9 +44,9 @@ export interface TaskEvaluation {
   macroF1: number;
   /** Fraction judged correctly (`task.isCorrect`: equality, or within the tolerance of a score task); no verdict = wrong. */
   accuracy: number;
-  /** Strictly well-formed outputs (one think block, then one answer block). */
+  /** Outputs the paper's format reward accepts: one think block, then one answer block holding exactly one verdict. */
   formatRate: number;
-  /** Outputs with no parsable verdict at all. */
+  /** Outputs with no verdict, read as the accuracy reward reads them (lenient parse). */
   invalidRate: number;
   /** Pairwise with swapPairs: fraction right in both orders (J1; no verdict = wrong). */
   positionConsistentAccuracy?: number;
@@ -98,11 +98,14 @@ function judgeAll(
   return out;
 }
 
-function verdictOf(text: string, task: Task): { verdict: number | null; formatOk: boolean } {
-  const strict = parseJudgeOutput(text, { mode: 'strict' });
-  const lenient = strict.ok ? strict : parseJudgeOutput(text, { mode: 'lenient' });
-  const answer = lenient.answer;
-  return { verdict: answer === null ? null : task.parseVerdict(answer), formatOk: strict.ok };
+/**
+ * The verdict and format of one output, read exactly as the rewards read them: the verdict as the
+ * accuracy reward does (lenient parse, lenient verdict matching), the format as the paper's format
+ * reward does (strict structure and exactly one verdict of the task).
+ */
+function verdictOf(text: string, task: Task, example: JudgeExample): { verdict: number | null; formatOk: boolean } {
+  const ctx = makeRewardContext({ completion: text, example, task });
+  return { verdict: ctx.verdict('lenient'), formatOk: ctx.strict.ok && ctx.verdict('strict') !== null };
 }
 
 /**
@@ -164,8 +167,8 @@ export function evaluateJudge(
     if (swap && j.task.format === 'pairwise') swappedIndex.set(i, s++);
   });
 
-  const vote = (texts: string[], task: Task): { verdicts: (number | null)[]; verdict: number | null; formatOk: number } => {
-    const parsed = texts.map((t) => verdictOf(t, task));
+  const vote = (texts: string[], task: Task, example: JudgeExample): { verdicts: (number | null)[]; verdict: number | null; formatOk: number } => {
+    const parsed = texts.map((t) => verdictOf(t, task, example));
     const verdicts = parsed.map((p) => p.verdict);
     const verdict = o.samples > 1 ? majorityVote([verdicts])[0]! : verdicts[0]!;
     return { verdicts, verdict, formatOk: parsed.filter((p) => p.formatOk).length / parsed.length };
@@ -181,7 +184,7 @@ export function evaluateJudge(
     let correct = 0;
     for (const i of idxs) {
       const job = jobs[i]!;
-      const v = vote(outputs[i]!, task);
+      const v = vote(outputs[i]!, task, job.example);
       if (o.samples > 1 && v.verdict !== null) agree += v.verdicts.filter((x) => x === v.verdict).length / o.samples;
       formatOk += v.formatOk;
       const ok = v.verdict !== null && task.isCorrect(v.verdict, job.example);
@@ -189,7 +192,7 @@ export function evaluateJudge(
       preds.push(v.verdict);
       gold.push(job.example.label);
       if (judged.length < keep)
-        judged.push({ example: job.example, output: outputs[i]![0]!, verdict: v.verdict, formatOk: verdictOf(outputs[i]![0]!, task).formatOk, correct: ok });
+        judged.push({ example: job.example, output: outputs[i]![0]!, verdict: v.verdict, formatOk: verdictOf(outputs[i]![0]!, task, job.example).formatOk, correct: ok });
     }
     const labels = task.labels ? [...task.labels] : undefined;
     const rep = classificationReport(preds, gold, labels ? { labels } : {});
@@ -204,7 +207,7 @@ export function evaluateJudge(
     };
     if (o.samples > 1) ev.selfConsistency = agree / idxs.length;
     if (swap && task.format === 'pairwise') {
-      const swappedPreds = idxs.map((i) => vote(outputs[swappedIndex.get(i)!]!, task).verdict);
+      const swappedPreds = idxs.map((i) => vote(outputs[swappedIndex.get(i)!]!, task, swappedJobs[swappedIndex.get(i)! - jobs.length]!.example).verdict);
       const pc = positionConsistency(preds, swappedPreds, gold);
       ev.positionConsistentAccuracy = pc.positionConsistentAccuracy;
       ev.positionConsistency = pc.consistency;
