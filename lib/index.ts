@@ -49,11 +49,13 @@ export type { AdvantageOptions, AdvantageResult, ScaleRewards } from './rl/advan
 
 // Trainers, evaluation, the judging API, experiments and reports.
 export { GrpoTrainer } from './rl/grpo-trainer.js';
-export type { GrpoTrainerOptions, GrpoStepMetrics, GrpoTrainerState } from './rl/grpo-trainer.js';
+export type { GrpoTrainerOptions, GrpoStepMetrics, GrpoTrainerState, GrpoRollout } from './rl/grpo-trainer.js';
+export { EarlyStopping, MetricsLog } from './rl/training-log.js';
+export type { EarlyStoppingSnapshot } from './rl/training-log.js';
 export { GRPO_DEFAULTS, resolveGrpoConfig } from './rl/grpo-config.js';
 export type { GrpoConfig } from './rl/grpo-config.js';
 export { SftTrainer, SFT_DEFAULTS } from './rl/sft-trainer.js';
-export type { SftConfig, SftTrainerOptions, SftStepMetrics } from './rl/sft-trainer.js';
+export type { SftConfig, SftTrainerOptions, SftStepMetrics, SftTrainerState } from './rl/sft-trainer.js';
 export { evaluateJudge } from './judge/evaluate.js';
 export type { EvaluateOptions, TaskEvaluation, JudgedExample } from './judge/evaluate.js';
 export { promptInput, supervisedInput, promptWithContinuation, completionText } from './judge/encode.js';
