@@ -80,13 +80,13 @@ for pt in json.loads(${JSON.stringify(JSON.stringify(points))}):
     g = torch.Generator().manual_seed(0)
     q, k, v, do = [torch.randn(B, H, S, D, generator=g) for _ in range(4)]
     with torch.no_grad():
-        f = bench(lambda: attn(q, k, v, causal), budget_ms=budget)
+        f = bench(lambda: attn(q, k, v, causal), warmup=1, min_reps=3, budget_ms=budget)
     qr, kr, vr = [t.clone().requires_grad_(True) for t in (q, k, v)]
     def fb():
         o = attn(qr, kr, vr, causal)
         o.backward(do)
         qr.grad = None; kr.grad = None; vr.grad = None
-    fb_t = bench(fb, budget_ms=budget)
+    fb_t = bench(fb, warmup=1, min_reps=3, budget_ms=budget)
     res.append({"S": S, "D": D, "causal": causal, "fwd": f, "fwdbwd": fb_t})
 print(json.dumps(res))
 `;
@@ -127,7 +127,7 @@ function main(): void {
   let torch: TorchRes[] | undefined;
   if (withTorch) {
     console.log('timing the PyTorch CPU baseline ...');
-    torch = runTorch<TorchRes[]>(torchScript(points, quick));
+    torch = runTorch<TorchRes[]>(torchScript(points, quick), 1_800_000);
   } else {
     console.log('PyTorch not importable by python3: the torch columns are skipped');
   }

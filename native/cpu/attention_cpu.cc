@@ -97,6 +97,10 @@ inline void pack_rows(const Shape& g, const float* src, int64_t b, int64_t s0, i
 
 }  // namespace
 
+// The forward pass works on transposed score tiles Sᵀ = K·Qᵀ (keys × queries): the packed operand is
+// then the query tile (transposed once per task, reused for every key tile) instead of a key tile
+// re-transposed for every (query tile, key tile) pair, K rows feed the GEMM in place, and the online
+// softmax runs down the columns with one query per SIMD lane (no horizontal reductions).
 void attention_forward(const AttentionParams& p) {
   const AttentionTileOps& ops = attention_tile_ops();
   const Shape g(p);
@@ -107,16 +111,17 @@ void attention_forward(const AttentionParams& p) {
   const float* V = static_cast<const float*>(p.v);
   float* O = static_cast<float*>(p.out);
   if (tasks == 0) return;
-  const int64_t n_qs = lines(g.Mmax * D), n_kt = lines(D * kBlockK), n_sb = lines(g.Mmax * kBlockK), n_row = lines(g.Mmax);
-  const Scratch scratch(2 * n_qs + n_kt + n_sb + 2 * n_row, max_threads());
+  const int64_t ldm = lines(g.Mmax);  // row stride of Qᵀ and Sᵀ (one query per column)
+  const int64_t n_qt_buf = D * ldm, n_oacc = lines(g.Mmax * D), n_st = kBlockK * ldm;
+  const Scratch scratch(n_qt_buf + n_oacc + n_st + 3 * ldm, max_threads());
 #pragma omp parallel if (tasks > 1)
   {
-    float* qs = scratch.slice(thread_id());
-    float* oacc = qs + n_qs;
-    float* kt = oacc + n_qs;
-    float* sb = kt + n_kt;
-    float* m = sb + n_sb;
-    float* l = m + n_row;
+    float* qT = scratch.slice(thread_id());
+    float* oacc = qT + n_qt_buf;
+    float* st = oacc + n_oacc;
+    float* m = st + n_st;
+    float* l = m + ldm;
+    float* alpha = l + ldm;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t t = 0; t < tasks; ++t) {
       // Last query tiles first: under a causal mask they are the most expensive.
@@ -131,34 +136,30 @@ void attention_forward(const AttentionParams& p) {
         }
       if (ns == 0) continue;
       const int M = static_cast<int>(ns * g.group);
-      pack_rows(g, Q, b, s0, ns, hk, c, qs);
+      // Qᵀ · scale·log2 e: column i = query row i (position s0 + i / group, head hk·group + i % group).
+      for (int i = 0; i < M; ++i) {
+        const float* r = Q + g.q_row(b, s0 + i / g.group, hk * g.group + i % g.group);
+        for (int64_t d = 0; d < D; ++d) qT[d * ldm + i] = r[d] * c;
+      }
       std::fill(m, m + M, -INFINITY);
       std::fill(l, l + M, 0.0f);
       std::fill(oacc, oacc + M * D, 0.0f);
       const int64_t kv_end = p.causal ? std::min(kvlen, s0 + ns + off) : kvlen;
       for (int64_t j0 = 0; j0 < kv_end; j0 += kBlockK) {
         const int nc = static_cast<int>(std::min<int64_t>(kBlockK, kv_end - j0));
-        pack_transposed(K + g.k_row(b, j0, hk), g.Hkv * D, nc, D, kt);
-        ops.gemm(M, nc, static_cast<int>(D), qs, D, 1, kt, kBlockK, sb, kBlockK, false);
-        for (int r = 0; r < M; ++r) {
-          float* row = sb + r * kBlockK;
-          const int lim = visible(p.causal, s0 + r / g.group, off, j0, nc);
-          if (lim == 0) {
-            std::memset(row, 0, static_cast<size_t>(nc) * 4);
-            continue;
+        ops.gemm(nc, M, static_cast<int>(D), K + g.k_row(b, j0, hk), g.Hkv * D, 1, qT, ldm, st, ldm, false);
+        if (p.causal) {
+          // Key j0 + j is visible to query position s iff s >= j0 + j - off; positions grow with the
+          // column, so each key row masks a prefix of columns.
+          for (int j = 0; j < nc; ++j) {
+            const int64_t first = std::clamp<int64_t>((j0 + j - off - s0) * g.group, 0, M);
+            std::fill(st + j * ldm, st + j * ldm + first, -INFINITY);
           }
-          const float mx = std::max(m[r], ops.row_max(row, lim));
-          const float alpha = std::exp2(m[r] - mx);  // 0 on the first tile (m = -inf)
-          const float sum = ops.exp2_sum(row, lim, mx);
-          if (lim < nc) std::memset(row + lim, 0, static_cast<size_t>(nc - lim) * 4);
-          if (alpha != 1.0f) {
-            l[r] *= alpha;
-            ops.scale(oacc + r * D, static_cast<int>(D), alpha);
-          }
-          l[r] += sum;
-          m[r] = mx;
         }
-        ops.gemm(M, static_cast<int>(D), nc, sb, kBlockK, 1, V + g.k_row(b, j0, hk), g.Hkv * D, oacc, D, true);
+        ops.softmax_cols(st, nc, M, ldm, m, l, alpha);
+        for (int i = 0; i < M; ++i)
+          if (alpha[i] != 1.0f) ops.scale(oacc + i * D, static_cast<int>(D), alpha[i]);
+        ops.gemm(M, static_cast<int>(D), nc, st, 1, ldm, V + g.k_row(b, j0, hk), g.Hkv * D, oacc, D, true);  // O += P·V, P = (Sᵀ)ᵀ
       }
       for (int r = 0; r < M; ++r) {
         const int64_t s = s0 + r / g.group, h = hk * g.group + r % g.group;

@@ -64,6 +64,24 @@ float dot_scalar(const float* a, const float* b, int n) {
   for (int j = 0; j < n; ++j) s += a[j] * b[j];
   return s;
 }
+// One column of softmax_cols; shared by the scalar table and the vector versions' tails.
+inline void softmax_col(float* st, int rows, int64_t ld, float* m, float* l, float* alpha) {
+  float mt = -INFINITY;
+  for (int j = 0; j < rows; ++j) mt = std::max(mt, st[j * ld]);
+  const float mn = std::max(*m, mt), safe = mn == -INFINITY ? 0.0f : mn;
+  const float a = std::exp2(*m - safe);
+  float sum = 0.0f;
+  for (int j = 0; j < rows; ++j) {
+    st[j * ld] = std::exp2(st[j * ld] - safe);
+    sum += st[j * ld];
+  }
+  *l = *l * a + sum;
+  *m = mn;
+  *alpha = a;
+}
+void softmax_cols_scalar(float* st, int rows, int cols, int64_t ld, float* m, float* l, float* alpha) {
+  for (int i = 0; i < cols; ++i) softmax_col(st + i, rows, ld, m + i, l + i, alpha + i);
+}
 
 #if MTRL_X86
 // Cephes exp2f minimax polynomial on [-0.5, 0.5] (relative error ~1.5e-7): 2^f = 1 + f·P(f).
@@ -195,6 +213,29 @@ MTRL_TARGET_AVX512 float dot_avx512(const float* a, const float* b, int n) {
     s = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + j), _mm512_maskz_loadu_ps(m, b + j), s);
   }
   return _mm512_reduce_add_ps(s);
+}
+
+MTRL_TARGET_AVX512 void softmax_cols_avx512(float* st, int rows, int cols, int64_t ld, float* m, float* l, float* alpha) {
+  const __m512 ninf = _mm512_set1_ps(-INFINITY), zero = _mm512_setzero_ps();
+  for (int i0 = 0; i0 < cols; i0 += 16) {
+    const __mmask16 k = tail_mask16(cols - i0);
+    __m512 mt = ninf;
+    for (int j = 0; j < rows; ++j) mt = _mm512_max_ps(mt, _mm512_mask_loadu_ps(ninf, k, st + j * ld + i0));
+    const __m512 mo = _mm512_mask_loadu_ps(ninf, k, m + i0), mn = _mm512_max_ps(mo, mt);
+    // A column that has seen no key yet (max -inf) subtracts 0 instead, so 2^(-inf - 0) = 0, not NaN.
+    const __m512 safe = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(mn, ninf, _CMP_EQ_OQ), mn, zero);
+    const __m512 a = exp2_avx512(_mm512_sub_ps(mo, safe));
+    __m512 sum = zero;
+    for (int j = 0; j < rows; ++j) {
+      float* x = st + j * ld + i0;
+      const __m512 e = exp2_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x), safe));
+      _mm512_mask_storeu_ps(x, k, e);
+      sum = _mm512_add_ps(sum, e);
+    }
+    _mm512_mask_storeu_ps(l + i0, k, _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, l + i0), a, sum));
+    _mm512_mask_storeu_ps(m + i0, k, mn);
+    _mm512_mask_storeu_ps(alpha + i0, k, a);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -334,12 +375,36 @@ MTRL_TARGET_AVX2 float dot_avx2(const float* a, const float* b, int n) {
   for (; j < n; ++j) r += a[j] * b[j];
   return r;
 }
+MTRL_TARGET_AVX2 void softmax_cols_avx2(float* st, int rows, int cols, int64_t ld, float* m, float* l, float* alpha) {
+  const __m256 ninf = _mm256_set1_ps(-INFINITY), zero = _mm256_setzero_ps();
+  int i0 = 0;
+  for (; i0 + 8 <= cols; i0 += 8) {
+    __m256 mt = ninf;
+    for (int j = 0; j < rows; ++j) mt = _mm256_max_ps(mt, _mm256_loadu_ps(st + j * ld + i0));
+    const __m256 mo = _mm256_loadu_ps(m + i0), mn = _mm256_max_ps(mo, mt);
+    const __m256 safe = _mm256_blendv_ps(mn, zero, _mm256_cmp_ps(mn, ninf, _CMP_EQ_OQ));  // see the AVX-512 version
+    const __m256 a = exp2_avx2(_mm256_sub_ps(mo, safe));
+    __m256 sum = zero;
+    for (int j = 0; j < rows; ++j) {
+      float* x = st + j * ld + i0;
+      const __m256 e = exp2_avx2(_mm256_sub_ps(_mm256_loadu_ps(x), safe));
+      _mm256_storeu_ps(x, e);
+      sum = _mm256_add_ps(sum, e);
+    }
+    _mm256_storeu_ps(l + i0, _mm256_fmadd_ps(_mm256_loadu_ps(l + i0), a, sum));
+    _mm256_storeu_ps(m + i0, mn);
+    _mm256_storeu_ps(alpha + i0, a);
+  }
+  for (; i0 < cols; ++i0) softmax_col(st + i0, rows, ld, m + i0, l + i0, alpha + i0);
+}
 #endif  // MTRL_X86
 
-const AttentionTileOps kScalarOps{gemm_scalar, row_max_scalar, exp2_sum_scalar, axpy_scalar, scale_scalar, softmax_grad_scalar, dot_scalar};
+const AttentionTileOps kScalarOps{gemm_scalar, row_max_scalar, exp2_sum_scalar, axpy_scalar,       scale_scalar,
+                                  softmax_grad_scalar, dot_scalar, softmax_cols_scalar};
 #if MTRL_X86
-const AttentionTileOps kAvx2Ops{gemm_avx2, row_max_avx2, exp2_sum_avx2, axpy_avx2, scale_avx2, softmax_grad_avx2, dot_avx2};
-const AttentionTileOps kAvx512Ops{gemm_avx512, row_max_avx512, exp2_sum_avx512, axpy_avx512, scale_avx512, softmax_grad_avx512, dot_avx512};
+const AttentionTileOps kAvx2Ops{gemm_avx2, row_max_avx2, exp2_sum_avx2, axpy_avx2, scale_avx2, softmax_grad_avx2, dot_avx2, softmax_cols_avx2};
+const AttentionTileOps kAvx512Ops{gemm_avx512,         row_max_avx512, exp2_sum_avx512, axpy_avx512, scale_avx512,
+                                  softmax_grad_avx512, dot_avx512,     softmax_cols_avx512};
 #endif
 
 }  // namespace

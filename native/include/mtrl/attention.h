@@ -95,6 +95,12 @@ struct AttentionTileOps {
   // dp[j] = p[j] · (dp[j] − delta)
   void (*softmax_grad)(const float* p, float* dp, int n, float delta);
   float (*dot)(const float* a, const float* b, int n);
+  // One online-softmax step over a transposed score tile st (rows = keys, cols = queries, row stride
+  // ld, log2 units, masked entries = -inf), vectorised across queries: for each column i,
+  // m' = max(m[i], max_j st[j][i]); st[j][i] = 2^(st[j][i] − m'); alpha[i] = 2^(m[i] − m');
+  // l[i] = l[i]·alpha[i] + Σ_j st[j][i]; m[i] = m'. Columns that have seen no key keep m = -inf,
+  // l = 0 and get zeros.
+  void (*softmax_cols)(float* st, int rows, int cols, int64_t ld, float* m, float* l, float* alpha);
 };
 const AttentionTileOps& attention_tile_ops();  // for the current simd_level()
 
