@@ -2,7 +2,7 @@
 // against central finite differences of the float64 forward, bf16 paths, determinism of the
 // reductions, CUDA-vs-CPU parity where a GPU exists, and the errors bad input gets.
 import { describe, expect, it } from 'vitest';
-import { Tensor, cudaAvailable } from '../lib/index.js';
+import { Tensor, cudaAvailable, native } from '../lib/index.js';
 import {
   adamwStep,
   addBias,
@@ -339,6 +339,63 @@ describe('SwiGLU and GELU', () => {
     swigluBackward(dout, t32(g, [nEl]), t32(u, [nEl]), { dgate: dout });
     expect(Array.from(dout.toArray())).toEqual(Array.from(r.dgate.toArray()));
     console.log(`swiglu/gelu backward errors ${[e1, e2, e3].map((e) => e.toExponential(2)).join(', ')}`);
+  });
+});
+
+describe('every SIMD level (the row and elementwise loops are compiled per level)', () => {
+  it('norms, activations and AdamW agree with float64 at scalar, avx2 and avx512', () => {
+    const best = native().buildInfo().simd as 'scalar' | 'avx2' | 'avx512';
+    const [rows, d] = [37, 83];
+    const x = rand(rows * d, -3, 3);
+    const w = rand(d);
+    const b = rand(d);
+    const c = rand(rows * d);
+    const nEl = rows * d;
+    try {
+      for (const level of ['scalar', 'avx2', 'avx512'] as const) {
+        const used = native().setSimdLevel(level);
+        const xt = t32(x, [rows, d]);
+        const wt = t32(w, [d]);
+        const { y, rstd } = rmsnormForward(xt, wt);
+        expectClose(y.toArray(), rmsnormRef([f64(x), f64(w)], rows, d, 1e-6), 1e-6, 1e-5, `rmsnorm ${used}`);
+        const F = (inp: Float64Array[]) => rmsnormRef(inp, rows, d, 1e-6);
+        const g = rmsnormBackward(t32(c, [rows, d]), xt, wt, rstd);
+        // float64 analytic gradient through the reference (finite differences are checked above)
+        const num = numericGrad(F, [f64(x), f64(w)], f64(c), 1);
+        expectClose(g.dw.toArray(), num, 1e-4, 1e-4, `rmsnorm dw ${used}`);
+        const ln = layernormForward(xt, wt, t32(b, [d]));
+        expectClose(ln.y.toArray(), layernormRef([f64(x), f64(w), f64(b)], rows, d, 1e-5), 1e-5, 1e-5, `layernorm ${used}`);
+        expectClose(swigluForward(xt, t32(c, [rows, d])).toArray(), swigluRef([f64(x), f64(c)]), 1e-6, 1e-5, `swiglu ${used}`);
+        expectClose(geluForward(xt).toArray(), geluRef([f64(x)]), 1e-6, 1e-5, `gelu ${used}`);
+        const sb = swigluBackward(t32(c, [nEl]), t32(x, [nEl]), t32(c, [nEl]));
+        const ref = x.map((gv, i) => {
+          const sg = 1 / (1 + Math.exp(-gv));
+          return c[i]! * c[i]! * sg * (1 + gv * (1 - sg));
+        });
+        expectClose(sb.dgate.toArray(), ref, 1e-6, 1e-5, `swiglu dgate ${used}`);
+        const param = t32(x, [nEl]);
+        const m = Tensor.zeros([nEl]);
+        const v = Tensor.zeros([nEl]);
+        adamwStep(param, t32(c, [nEl]), m, v, { step: 1, lr: 0.1, weightDecay: 0 });
+        // step 1 with zero state: p − lr·g/(|g| + eps) = p − lr·sign(g)
+        expectClose(param.toArray(), Array.from(x, (p, i) => p - 0.1 * Math.sign(c[i]!) * (Math.abs(c[i]!) / (Math.abs(c[i]!) + 1e-8))), 1e-6, 1e-5, `adamw ${used}`);
+      }
+    } finally {
+      native().setSimdLevel(best);
+    }
+  });
+
+  it('activations at extreme inputs: saturate cleanly, NaN propagates', () => {
+    const g = Float32Array.from([-100, -30, -1e-4, 0, 1e-4, 30, 100, Number.NaN]);
+    const u = new Float32Array(g.length).fill(2);
+    const out = swigluForward(t32(g, [g.length]), t32(u, [g.length])).toArray();
+    const ref = swigluRef([f64(g), f64(u)]);
+    for (let i = 0; i < g.length - 1; i++) expect(Math.abs(out[i]! - ref[i]!)).toBeLessThanOrEqual(1e-6 + 1e-6 * Math.abs(ref[i]!));
+    expect(Number.isNaN(out[g.length - 1]!)).toBe(true);
+    const ge = geluForward(t32(g, [g.length])).toArray();
+    const gr = geluRef([f64(g)]);
+    for (let i = 0; i < g.length - 1; i++) expect(Math.abs(ge[i]! - gr[i]!)).toBeLessThanOrEqual(1e-6 + 1e-6 * Math.abs(gr[i]!));
+    expect(Number.isNaN(ge[g.length - 1]!)).toBe(true);
   });
 });
 
