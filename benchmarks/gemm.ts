@@ -5,7 +5,8 @@
 //   npx tsx benchmarks/gemm.ts            default grid
 //   npx tsx benchmarks/gemm.ts --quick    a few sizes
 //   npx tsx benchmarks/gemm.ts --full     every M, N, K combination in {64, 256, 1024, 2048} too
-//   --no-torch skips the PyTorch baseline (and the NumPy/BLAS one, shown while torch is absent).
+//   --no-torch skips the Python baselines (PyTorch, and NumPy's BLAS; --numpy-python=PATH picks
+//   the interpreter for the latter, e.g. one whose NumPy links OpenBLAS).
 import { Tensor, cudaAvailable, matmulReference, synchronize } from '../lib/index.js';
 import { gemmKernelName, matmul } from '../lib/kernels/gemm.js';
 import { spawnSync } from 'node:child_process';
@@ -24,7 +25,7 @@ interface Shape {
 
 function shapes(): Shape[] {
   const out: Shape[] = [];
-  const sq = args.quick ? [64, 256, 1024] : [64, 128, 256, 384, 512, 768, 1024, 1536, 2048];
+  const sq = args.quick ? [64, 256, 1024] : full ? [64, 128, 256, 384, 512, 768, 1024, 1536, 2048] : [64, 128, 256, 512, 1024, 2048];
   for (const v of sq) out.push({ m: v, n: v, k: v, transB: false, label: 'square' });
   if (full) {
     const dims = [64, 256, 1024, 2048];
@@ -47,14 +48,15 @@ function torchTimes(list: Shape[]): Map<string, { p50: number; p20: number; p80:
   const res = new Map<string, { p50: number; p20: number; p80: number; samples: number }>();
   if (args.noTorch || !torchAvailable()) return res;
   const script = `${torchTimer}
-shapes = ${JSON.stringify(list.map((s) => [s.m, s.n, s.k, s.transB]))}
+shapes = ${JSON.stringify(list.map((s) => [s.m, s.n, s.k, s.transB ? 1 : 0]))}
 out = {}
 torch.manual_seed(0)
 for m, n, k, tb in shapes:
     a = torch.randn(m, k)
     b = torch.randn(n, k).t() if tb else torch.randn(k, n)
     c = torch.empty(m, n)
-    out[f"{m}x{n}x{k}{'T' if tb else ''}"] = bench(lambda: torch.matmul(a, b, out=c))
+    big = 2 * m * n * k > 2e9  # a torch without an optimised BLAS needs seconds per call here
+    out[f"{m}x{n}x{k}{'T' if tb else ''}"] = bench(lambda: torch.matmul(a, b, out=c), warmup=1 if big else 2, min_reps=3 if big else 5)
 print(json.dumps(out))
 `;
   const r = runTorch<Record<string, { p50: number; p20: number; p80: number; samples: number }>>(script);
@@ -65,32 +67,34 @@ print(json.dumps(out))
 type T3 = { p50: number; p20: number; p80: number; samples: number };
 
 /**
- * NumPy's float32 matmul (whatever BLAS NumPy links, usually OpenBLAS) as a stand-in optimised
- * baseline on machines without torch; skipped when numpy is missing too.
+ * NumPy's float32 matmul (whatever BLAS that NumPy links; OpenBLAS in most wheels) as a second
+ * optimised baseline, timed one shape at a time right before ours so both see the same machine
+ * load. The interpreter is `--numpy-python=PATH`, else $MTRL_NUMPY_PYTHON, else python3; skipped
+ * when it has no numpy.
  */
-function numpyTimes(list: Shape[]): Map<string, T3> {
-  const res = new Map<string, T3>();
-  if (args.noTorch) return res;
-  const script = `import json, time, os
+const numpyPython =
+  process.argv.find((a) => a.startsWith('--numpy-python='))?.slice('--numpy-python='.length) ?? process.env.MTRL_NUMPY_PYTHON ?? 'python3';
+let numpyOk: boolean | undefined;
+function numpyTime(s: Shape): T3 | undefined {
+  if (args.noTorch) return undefined;
+  if (numpyOk === undefined) numpyOk = spawnSync(numpyPython, ['-c', 'import numpy'], { timeout: 60_000 }).status === 0;
+  if (!numpyOk) return undefined;
+  const script = `import json, time
 import numpy as np
 ${torchTimer}
-shapes = ${JSON.stringify(list.map((s) => [s.m, s.n, s.k, s.transB]))}
-out = {}
+m, n, k, tb = ${s.m}, ${s.n}, ${s.k}, ${s.transB ? 1 : 0}
 rng = np.random.default_rng(0)
-for m, n, k, tb in shapes:
-    a = rng.standard_normal((m, k), dtype=np.float32)
-    b = rng.standard_normal((n, k), dtype=np.float32).T if tb else rng.standard_normal((k, n), dtype=np.float32)
-    c = np.empty((m, n), dtype=np.float32)
-    out[f"{m}x{n}x{k}{'T' if tb else ''}"] = bench(lambda: np.matmul(a, b, out=c))
-print(json.dumps(out))
+a = rng.standard_normal((m, k), dtype=np.float32)
+b = rng.standard_normal((n, k), dtype=np.float32).T if tb else rng.standard_normal((k, n), dtype=np.float32)
+c = np.empty((m, n), dtype=np.float32)
+print(json.dumps(bench(lambda: np.matmul(a, b, out=c))))
 `;
   const threads = String(os.cpus().length);
   const env = { ...process.env, OPENBLAS_NUM_THREADS: threads, OMP_NUM_THREADS: threads, MKL_NUM_THREADS: threads };
-  const r = spawnSync('python3', ['-c', script], { encoding: 'utf8', timeout: 600_000, env, maxBuffer: 16 << 20 });
-  if (r.status !== 0) return res;
+  const r = spawnSync(numpyPython, ['-c', script], { encoding: 'utf8', timeout: 600_000, env });
+  if (r.status !== 0) return undefined;
   const lines = r.stdout.trim().split('\n');
-  for (const [k, v] of Object.entries(JSON.parse(lines[lines.length - 1]!) as Record<string, T3>)) res.set(k, v);
-  return res;
+  return JSON.parse(lines[lines.length - 1]!) as T3;
 }
 
 function main() {
@@ -98,7 +102,6 @@ function main() {
   const rows: Row[] = [];
   const table: Array<Array<string | number>> = [];
   const torch = torchTimes(list);
-  const blas = torch.size === 0 ? numpyTimes(list) : new Map<string, T3>();
   const kernel = gemmKernelName();
   const ratios: number[] = [];
   const blasRatios: number[] = [];
@@ -108,6 +111,7 @@ function main() {
     const c = Tensor.empty([s.m, s.n]);
     const flops = 2 * s.m * s.n * s.k;
     const shape = `${s.label} ${key(s)}`;
+    const tbNumpy = numpyTime(s);
     const t = time(() => matmul(a, b, { transB: s.transB, out: c }), { warmup: 2, minReps: 5, budgetMs: args.quick ? 300 : 1000 });
     const gflops = flops / t.p50 / 1e6;
     rows.push({ op: 'matmul', impl: kernel, mode: 'f32', shape, timing: t, metric: 'GFLOP/s', value: gflops });
@@ -128,7 +132,7 @@ function main() {
       if (Math.min(s.m, s.n, s.k) >= 256) ratios.push(ratio);
     }
     let vsBlas = '';
-    const tb = blas.get(key(s));
+    const tb = tbNumpy;
     if (tb) {
       const ratio = tb.p50 / t.p50;
       rows.push({ op: 'matmul', impl: 'numpy-blas', mode: 'f32', shape, timing: tb, metric: 'ours_vs_numpy', value: ratio });
