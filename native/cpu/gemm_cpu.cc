@@ -213,6 +213,11 @@ void pack_b_panel(bool tb, const T* B, int64_t ldb, int64_t p0, int64_t kc, int6
   }
 }
 
+// GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsics headers (the
+// _mm512_undefined_* placeholders) wherever they are inlined; the values are all defined.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #if MTRL_X86
 // AVX-512 versions of the two transposing packs (f32 only): 16×16 blocks are loaded row by row,
 // transposed in registers and stored k-major, ~10x fewer instructions than element-wise copies.
@@ -278,6 +283,8 @@ MTRL_TARGET_AVX512 void pack_b_cols_avx512(const float* B, int64_t ldb, int64_t 
   }
 }
 #endif
+
+#pragma GCC diagnostic pop
 
 // Thread-local, 64-byte aligned scratch that only grows: packing never allocates in steady state.
 struct Scratch {

@@ -598,6 +598,9 @@ MTRL_INLINE void adam_loop(const AdamConsts& k, float* P, const float* G, float*
   }
 }
 void adam_scalar(const AdamConsts& k, float* P, const float* G, float* M, float* V, int64_t n) { adam_loop(k, P, G, M, V, n); }
+#pragma GCC diagnostic push  // GCC 12 false positives inside the AVX-512 intrinsics headers
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #if MTRL_X86
 // Explicit vectors: the compiler will not vectorise std::sqrt in the plain loop (it keeps the errno
 // branch), which left AdamW several times slower than memory allows.
@@ -635,6 +638,7 @@ MTRL_TARGET_AVX512 void adam_avx512(const AdamConsts& k, float* P, const float* 
   }
 }
 #endif
+#pragma GCC diagnostic pop
 }  // namespace
 
 void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWParams& p) {
