@@ -209,6 +209,19 @@ describe('base-model corpus', () => {
     }
   });
 
+  it('two-image comparisons answer A (first) or B (second) by the object counts', () => {
+    let checked = 0;
+    for (const it of suite.corpus.train) {
+      if (it.images.length !== 2 || !/A \(first\) or B \(second\)/.test(it.question ?? '')) continue;
+      const scenes = (it.meta as { scenes: Array<{ objects: unknown[] }> }).scenes;
+      const want = scenes[0]!.objects.length > scenes[1]!.objects.length ? 'A' : 'B';
+      expect(scenes[0]!.objects.length).not.toBe(scenes[1]!.objects.length);
+      expect(it.kind === 'vqa' ? it.answer : /So the answer is: ([AB])\.$/.exec(it.answer)?.[1], it.id).toBe(want);
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(10);
+  });
+
   it('covers captions, VQA, describe-then-answer and two-image items; count answers match the scene', () => {
     const items = suite.corpus.train;
     const kinds = new Set(items.map((i) => i.kind));

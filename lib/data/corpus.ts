@@ -147,18 +147,28 @@ function askAbout(rng: Rng, scene: Scene, defects: readonly Defect[]): Qa {
 export function generateCorpusItem(seed: Seed, split: Split, index: number, imageSize: number): CorpusItem {
   const rng = Rng.from(seed, 'corpus', split, index);
   const id = `corpus-${split}-${String(index).padStart(6, '0')}`;
-  const twoImages = rng.bool(0.1);
+  // A quarter of the items show two images, so the base model also learns to compare a pair and to
+  // answer "A (first)" or "B (second)": the pairwise format a backbone knows before judge training.
+  const twoImages = rng.bool(0.25);
   const first = corpusScene(rng);
   const img = (s: { scene: Scene; defects: Defect[] }, k: number) => renderScene(s.scene, imageSize, s.defects, rng.fork('render', k));
   if (twoImages) {
     const second = corpusScene(rng);
     const images = [img(first, 0), img(second, 1)];
     const meta = { scenes: [first.scene, second.scene], defects: [first.defects, second.defects] };
-    if (rng.bool()) {
-      const answer = `The first image shows ${lower(captionOf(rng, first.scene, first.defects))} The second image shows ${lower(captionOf(rng, second.scene, second.defects))}`;
-      return { id, split, kind: 'caption', images, question: 'Describe the two images.', answer, meta };
+    const form = rng.intRange(0, 2);
+    const describeBoth = () =>
+      `The first image shows ${lower(captionOf(rng, first.scene, first.defects))} The second image shows ${lower(captionOf(rng, second.scene, second.defects))}`;
+    if (form === 0) return { id, split, kind: 'caption', images, question: 'Describe the two images.', answer: describeBoth(), meta };
+    const n1 = first.scene.objects.length;
+    const n2 = second.scene.objects.length;
+    if (form === 2 && n1 !== n2) {
+      const choice = n1 > n2 ? 'A' : 'B';
+      const question = 'Which image has more objects, A (first) or B (second)?';
+      if (rng.bool()) return { id, split, kind: 'vqa', images, question, answer: choice, meta };
+      return { id, split, kind: 'describe-answer', images, question: `${question} Describe the images first, then answer.`, answer: `${describeBoth()} So the answer is: ${choice}.`, meta };
     }
-    const total = first.scene.objects.length + second.scene.objects.length;
+    const total = n1 + n2;
     return { id, split, kind: 'vqa', images, question: 'How many objects are there in the two images together?', answer: NUMBER_WORDS[total]!, meta };
   }
   const images = [img(first, 0)];

@@ -54,7 +54,7 @@ export function corpusTexts(item: CorpusItem): { prompt: string; target: string 
     const m = /^(.*)\sSo the answer is: (.*?)\.?$/s.exec(item.answer);
     const think = m ? m[1]! : item.answer;
     const answer = m ? m[2]! : item.answer;
-    const question = (item.question ?? '').replace(/\s*Describe the image first, then answer\.?$/, '');
+    const question = (item.question ?? '').replace(/\s*Describe the images? first, then answer\.?$/, '');
     return { prompt: `${question} ${FORMAT_INSTRUCTION}`.trim(), target: `<think>${think}</think><answer>${answer}</answer>` };
   }
   return { prompt: item.question ?? '', target: item.answer };
