@@ -64,3 +64,10 @@ describe('report', () => {
     expect(out.charts.every((c) => existsSync(c))).toBe(true);
   });
 });
+
+describe('moving average', () => {
+  it('averages the trailing window', async () => {
+    const { movingAverage } = await import('../lib/report/report.js');
+    expect(movingAverage([[1, 1], [2, 3], [3, 5], [4, 7]], 2)).toEqual([[1, 1], [2, 2], [3, 4], [4, 6]]);
+  });
+});

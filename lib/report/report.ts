@@ -87,6 +87,18 @@ export function scoreTable(methods: MethodReport[], key: 'inDistribution' | 'out
   return lines.join('\n');
 }
 
+/** Trailing moving average over `w` points (the first points average what exists so far). */
+export function movingAverage(points: Array<[number, number]>, w: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  let sum = 0;
+  for (let i = 0; i < points.length; i++) {
+    sum += points[i]![1];
+    if (i >= w) sum -= points[i - w]![1];
+    out.push([points[i]![0], sum / Math.min(i + 1, w)]);
+  }
+  return out;
+}
+
 function curveCharts(methods: MethodReport[]): Array<{ name: string; svg: string }> {
   const charts: Array<{ name: string; svg: string }> = [];
   const metrics = [...new Set(methods.flatMap((m) => (m.curves ?? []).map((c) => c.metric)))];
@@ -99,11 +111,13 @@ function curveCharts(methods: MethodReport[]): Array<{ name: string; svg: string
         if (!byTask.has(p.task)) byTask.set(p.task, []);
         byTask.get(p.task)!.push([p.step, p.value]);
       }
-      const series: Series[] = [...byTask].map(([name, points]) => ({ name, points }));
+      // Per-task values of one step come from a few prompts each: show a trailing moving average.
+      const window = Math.max(1, Math.round(Math.max(...[...byTask.values()].map((p) => p.length)) / 10));
+      const series: Series[] = [...byTask].map(([name, points]) => ({ name, points: movingAverage(points, window) }));
       const rate = /accuracy|reward|rate|f1/i.test(metric);
       charts.push({
         name: `curve-${m.method}-${metric}`.replace(/[^a-z0-9_-]+/gi, '-'),
-        svg: lineChart(series, { title: `${m.label}: ${metric} per task`, xLabel: 'step', yLabel: metric, ...(rate ? { yRange: [0, 1] as [number, number] } : {}) }),
+        svg: lineChart(series, { title: `${m.label}: ${metric} per task${window > 1 ? ` (moving average of ${window} steps)` : ''}`, xLabel: 'step', yLabel: metric, ...(rate ? { yRange: [0, 1] as [number, number] } : {}) }),
       });
     }
   }
