@@ -42,6 +42,8 @@ export interface PretrainResult {
   tokenizer: Tokenizer;
   steps: number;
   finalLoss: number;
+  /** Corpus items left out because they do not fit the model's context. */
+  skippedItems: number;
   seconds: number;
 }
 
@@ -98,21 +100,31 @@ export async function pretrainBase(opts: PretrainOptions = {}): Promise<Pretrain
   // A partial object is laid over the tiny preset (so `{ dModel: 64 }` changes just the width).
   const spec = opts.model ?? 'tiny';
   const base = typeof spec === 'string' ? spec : { ...TINY_CONFIG, visionDim: undefined, visionHeads: undefined, visionFF: undefined, ...spec };
-  const config = makeConfig(base, { vocabSize: tokenizer.vocabSize, imageTokenId: tokenizer.imageId });
+  // Room for two images + a two-image description, and for pairwise judging with long reasoning.
+  const config = makeConfig(base, {
+    vocabSize: tokenizer.vocabSize,
+    imageTokenId: tokenizer.imageId,
+    ...(typeof spec === 'string' || spec.maxSeqLen === undefined ? { maxSeqLen: Math.max(384, (typeof base === 'string' ? 0 : base.maxSeqLen) ?? 0) } : {}),
+  });
   const model = new JudgeModel(config, { device: opts.device ?? 'cpu', seed: typeof seed === 'number' ? seed : 0 });
   const lr = opts.learningRate ?? 2e-3;
   const optimizer = new AdamW(model.parameters(), {
     lr: { kind: 'cosine', lr, warmupSteps: Math.min(50, Math.floor(steps / 10)), totalSteps: steps, minLrRatio: 0.1 },
     weightDecay: 0.01,
   });
+  // Items longer than the model's context are left out (counted in the result), never truncated.
+  const inputs = items.map((it) => corpusInput(it, tokenizer));
+  const imageTokens = (config.imageSize / config.patchSize) ** 2;
+  const fits = inputs.filter((x) => x.images.length * imageTokens + x.tokens.length <= config.maxSeqLen);
+  const skipped = inputs.length - fits.length;
+  if (fits.length === 0) throw new RangeError(`pretrainBase: no corpus item fits maxSeqLen ${config.maxSeqLen}`);
   const log = new MetricsLog(opts.metricsFile);
   let finalLoss = NaN;
   let done = 0;
   for (let step = 0; step < steps; step++) {
     if (opts.shouldStop?.()) break;
     const ts = performance.now();
-    const batchItems = Array.from({ length: batchSize }, (_, j) => items[(step * batchSize + j) % n]!);
-    const b = model.batch(batchItems.map((it) => corpusInput(it, tokenizer)));
+    const b = model.batch(Array.from({ length: batchSize }, (_, j) => fits[(step * batchSize + j) % fits.length]!));
     model.zeroGrad();
     const r = model.nllBackward(b);
     disposeBatch(b);
@@ -126,5 +138,5 @@ export async function pretrainBase(opts: PretrainOptions = {}): Promise<Pretrain
     opts.onStep?.(done, r.loss, tps);
     if (done % 25 === 0) await new Promise((res) => setImmediate(res)); // let signals and progress bars through
   }
-  return { model, tokenizer, steps: done, finalLoss, seconds: (performance.now() - t0) / 1000 };
+  return { model, tokenizer, steps: done, finalLoss, skippedItems: skipped, seconds: (performance.now() - t0) / 1000 };
 }
