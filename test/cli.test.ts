@@ -1,6 +1,6 @@
 // The CLI end to end on tiny settings in a temp folder: pretrain, train (SFT and GRPO), resume,
 // eval, judge, experiment with its report, data export, and config validation errors.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -91,6 +91,50 @@ describe('mtrl-judge CLI', () => {
     const html = readFileSync(path.join(out, 'report.html'), 'utf8');
     expect(html).toContain('<table>');
     expect(html).not.toMatch(/(src|href)="https?:/);
+  });
+
+  it('experiment runs the per-task baselines (SFT-Single, RL-Single), one judge per task', () => {
+    const out = path.join(tmp, 'exp-single');
+    cli(['experiment', '--config', config, '--base', base, '--out', out, '--methods', 'sft-single,rl-single']);
+    for (const m of ['sft-single', 'rl-single']) for (const t of ['safety', 'technical']) expect(existsSync(path.join(out, m, t, 'last', 'model.safetensors')), `${m}/${t}`).toBe(true);
+    const md = readFileSync(path.join(out, 'report.md'), 'utf8');
+    expect(md).toContain('| SFT-Single |');
+    expect(md).toContain('| RL-Single |');
+  });
+
+  it('Ctrl-C during training saves a checkpoint and exits cleanly; --resume continues', async () => {
+    const out = path.join(tmp, 'run-int');
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(packageRoot, 'lib', 'cli', 'main.ts'), 'train', '--method', 'sft-unified', '--config', config, '--base', base, '--out', out, '--steps', '400'], {
+      cwd: packageRoot,
+      env: { ...process.env, OMP_NUM_THREADS: '1' },
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const metrics = path.join(out, 'sft-unified', 'metrics.jsonl');
+    // Interrupt once training is under way (the metrics file has a step).
+    await new Promise<void>((resolve, reject) => {
+      const t0 = Date.now();
+      const poll = setInterval(() => {
+        if (existsSync(metrics) && readFileSync(metrics, 'utf8').trim().length > 0) {
+          clearInterval(poll);
+          child.kill('SIGINT');
+          resolve();
+        } else if (Date.now() - t0 > 120_000) {
+          clearInterval(poll);
+          reject(new Error(`training never started: ${stderr}`));
+        }
+      }, 50);
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/interrupted/);
+    const state = JSON.parse(readFileSync(path.join(out, 'sft-unified', 'last', 'trainer_state.json'), 'utf8')) as { step: number };
+    expect(state.step).toBeGreaterThan(0);
+    expect(state.step).toBeLessThan(400);
+    const r = cli(['train', '--method', 'sft-unified', '--config', config, '--base', base, '--out', out, '--steps', String(state.step + 1), '--resume']);
+    expect(r.stderr).toContain(`resumed sft-unified at step ${state.step}`);
   });
 
   it('config errors name the field and the allowed values', () => {

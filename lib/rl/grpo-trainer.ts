@@ -512,6 +512,9 @@ export class GrpoTrainer {
     let stoppedEarly = false;
     while (this.#step < c.maxSteps && !this.#stopRequested) {
       await this.trainStep();
+      // Let the event loop run between steps so signals (Ctrl-C → requestStop), timers and progress
+      // output are handled while a long run is going.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       if (c.evalEvery > 0 && (this.#step % c.evalEvery === 0 || this.#step === c.maxSteps) && (this.#opts.validation?.length ?? 0) > 0) {
         const { evals, meanF1 } = this.evaluate();
         const isBest = this.earlyStopping.update(meanF1, this.#step);
