@@ -69,7 +69,12 @@ function tasksOf(methods: MethodReport[], key: 'inDistribution' | 'outOfDistribu
 }
 
 /** Markdown table: rows = methods, columns = tasks (+ mean), cells = macro-F1 %, best per column in bold. */
-export function scoreTable(methods: MethodReport[], key: 'inDistribution' | 'outOfDistribution', field: keyof TaskScore = 'macroF1'): string {
+export function scoreTable(
+  methods: MethodReport[],
+  key: 'inDistribution' | 'outOfDistribution',
+  field: keyof TaskScore = 'macroF1',
+  better: 'higher' | 'lower' = field === 'flipRate' ? 'lower' : 'higher',
+): string {
   const tasks = tasksOf(methods, key);
   const rows = methods.map((m) => {
     const vals = tasks.map((t) => m[key][t]?.[field] as number | undefined);
@@ -78,7 +83,10 @@ export function scoreTable(methods: MethodReport[], key: 'inDistribution' | 'out
     return { label: m.label, vals: [...vals, mean] };
   });
   const cols = [...tasks, 'mean'];
-  const best = cols.map((_, j) => Math.max(...rows.map((r) => r.vals[j] ?? -Infinity)));
+  const best = cols.map((_, j) => {
+    const vals = rows.map((r) => r.vals[j]).filter((v): v is number => v !== undefined && Number.isFinite(v));
+    return vals.length ? (better === 'lower' ? Math.min(...vals) : Math.max(...vals)) : NaN;
+  });
   const lines = [`| method | ${cols.join(' | ')} |`, `|---|${cols.map(() => '---:').join('|')}|`];
   for (const r of rows) {
     const cells = r.vals.map((v, j) => (v !== undefined && v === best[j] && rows.length > 1 ? `**${pct(v)}**` : pct(v)));
