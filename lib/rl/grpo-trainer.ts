@@ -24,7 +24,7 @@ import type { Task } from '../tasks/task.js';
 import { Tensor } from '../tensor.js';
 import { computeAdvantages, taskStepStats, type AdvantageResult } from './advantages.js';
 import { resolveGrpoConfig, type GrpoConfig } from './grpo-config.js';
-import { EarlyStopping, MetricsLog, firstPerTask, mean, type EarlyStoppingSnapshot } from './training-log.js';
+import { EarlyStopping, MetricsLog, firstPerTask, mean, type EarlyStoppingSnapshot, runTrainingLoop, type TrainingResult } from './training-log.js';
 
 export interface GrpoTrainerOptions {
   model: JudgeModel;
@@ -507,33 +507,20 @@ export class GrpoTrainer {
    * Runs until maxSteps, early stopping, or requestStop(). With evalEvery > 0 and a validation set,
    * evaluates every evalEvery steps and at the last step; onBest is awaited on every improvement.
    */
-  async train(): Promise<{ steps: number; stoppedEarly: boolean; best: number; bestStep: number }> {
-    const c = this.config;
-    let stoppedEarly = false;
-    while (this.#step < c.maxSteps && !this.#stopRequested) {
-      await this.trainStep();
-      // Let the event loop run between steps so signals (Ctrl-C → requestStop), timers and progress
-      // output are handled while a long run is going.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      if (c.evalEvery > 0 && (this.#step % c.evalEvery === 0 || this.#step === c.maxSteps) && (this.#opts.validation?.length ?? 0) > 0) {
-        const { evals, meanF1 } = this.evaluate();
-        const isBest = this.earlyStopping.update(meanF1, this.#step);
-        this.log.write({
-          type: 'eval',
-          step: this.#step,
-          meanMacroF1: meanF1,
-          isBest,
-          perTask: Object.fromEntries(Object.entries(evals).map(([k, v]) => [k, { macroF1: v.macroF1, accuracy: v.accuracy, formatRate: v.formatRate }])),
-        });
-        this.#opts.onEval?.(this.#step, evals, meanF1, isBest);
-        if (isBest) await this.#opts.onBest?.(this.#step, meanF1);
-        if (this.earlyStopping.shouldStop) {
-          stoppedEarly = true;
-          break;
-        }
-      }
-    }
-    return { steps: this.#step, stoppedEarly, best: this.earlyStopping.state.best, bestStep: this.earlyStopping.state.bestStep };
+  async train(): Promise<TrainingResult> {
+    return runTrainingLoop({
+      maxSteps: this.config.maxSteps,
+      evalEvery: this.config.evalEvery,
+      hasValidation: (this.#opts.validation?.length ?? 0) > 0,
+      log: this.log,
+      earlyStopping: this.earlyStopping,
+      step: () => this.#step,
+      stopRequested: () => this.#stopRequested,
+      trainStep: () => this.trainStep(),
+      evaluate: () => this.evaluate(),
+      ...(this.#opts.onEval ? { onEval: this.#opts.onEval } : {}),
+      ...(this.#opts.onBest ? { onBest: this.#opts.onBest } : {}),
+    });
   }
 
   /** What a checkpoint needs besides the model and optimizer tensors (plain JSON). */

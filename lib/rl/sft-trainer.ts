@@ -17,7 +17,7 @@ import type { Tokenizer } from '../model/tokenizer.js';
 import { MultiTaskScheduler, type SchedulerState } from '../scheduler/scheduler.js';
 import type { StrategyName } from '../scheduler/strategies.js';
 import type { Task } from '../tasks/task.js';
-import { EarlyStopping, MetricsLog, firstPerTask, mean, type EarlyStoppingSnapshot } from './training-log.js';
+import { EarlyStopping, MetricsLog, firstPerTask, mean, type EarlyStoppingSnapshot, runTrainingLoop, type TrainingResult } from './training-log.js';
 
 export interface SftConfig {
   /** Optimizer steps to run. */
@@ -270,33 +270,20 @@ export class SftTrainer {
   }
 
   /** Runs until maxSteps, early stopping, or requestStop() (see GrpoTrainer.train). */
-  async train(): Promise<{ steps: number; stoppedEarly: boolean; best: number; bestStep: number }> {
-    const c = this.config;
-    let stoppedEarly = false;
-    while (this.#step < c.maxSteps && !this.#stopRequested) {
-      this.trainStep();
-      // Let the event loop run between steps so signals (Ctrl-C → requestStop), timers and progress
-      // output are handled while a long run is going.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      if (c.evalEvery > 0 && (this.#step % c.evalEvery === 0 || this.#step === c.maxSteps) && (this.#opts.validation?.length ?? 0) > 0) {
-        const { evals, meanF1 } = this.evaluate();
-        const isBest = this.earlyStopping.update(meanF1, this.#step);
-        this.log.write({
-          type: 'eval',
-          step: this.#step,
-          meanMacroF1: meanF1,
-          isBest,
-          perTask: Object.fromEntries(Object.entries(evals).map(([k, v]) => [k, { macroF1: v.macroF1, accuracy: v.accuracy, formatRate: v.formatRate }])),
-        });
-        this.#opts.onEval?.(this.#step, evals, meanF1, isBest);
-        if (isBest) await this.#opts.onBest?.(this.#step, meanF1);
-        if (this.earlyStopping.shouldStop) {
-          stoppedEarly = true;
-          break;
-        }
-      }
-    }
-    return { steps: this.#step, stoppedEarly, best: this.earlyStopping.state.best, bestStep: this.earlyStopping.state.bestStep };
+  async train(): Promise<TrainingResult> {
+    return runTrainingLoop({
+      maxSteps: this.config.maxSteps,
+      evalEvery: this.config.evalEvery,
+      hasValidation: (this.#opts.validation?.length ?? 0) > 0,
+      log: this.log,
+      earlyStopping: this.earlyStopping,
+      step: () => this.#step,
+      stopRequested: () => this.#stopRequested,
+      trainStep: () => this.trainStep(),
+      evaluate: () => this.evaluate(),
+      ...(this.#opts.onEval ? { onEval: this.#opts.onEval } : {}),
+      ...(this.#opts.onBest ? { onBest: this.#opts.onBest } : {}),
+    });
   }
 
   state(): SftTrainerState {
