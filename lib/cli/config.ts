@@ -104,6 +104,8 @@ export const runConfigSchema = z
     grpo: grpoSchema.default({}),
     sft: sftSchema.default({}),
     singleTaskSteps: z.number().int().min(1).optional(),
+    /** Training runs per method, with training seeds grpo.seed + k / sft.seed + k (k = 0..seeds-1); results give means and 95 % bootstrap intervals. */
+    seeds: z.number().int().min(1).max(100).default(1),
     evaluation: z
       .object({
         maxExamplesPerTask: z.number().int().min(0).default(200),

@@ -9,6 +9,8 @@ import { registryFor, type RunConfig } from './config.js';
 import { loadData } from './load-data.js';
 import { createProgress } from './progress.js';
 import { findings } from '../experiment/findings.js';
+import { aggregateSeedRuns, type SeedRun } from '../experiment/seeds.js';
+import type { ExampleJudgment } from '../report/report.js';
 
 export async function experimentCommand(cfg: RunConfig): Promise<void> {
   const device = parseDevice(cfg.device, '--device');
@@ -27,29 +29,43 @@ export async function experimentCommand(cfg: RunConfig): Promise<void> {
   });
   progress.log(`data: ${data.description}; ${data.train.length} train / ${data.validation.length} validation / ${data.test.length} test examples`);
   let current = '';
-  const result = await runExperiment({
-    base: cfg.base,
-    methods: cfg.methods as MethodName[],
-    tasks: [...cfg.inDistribution, ...cfg.outOfDistribution].map((t) => registry.get(t)),
-    inDistribution: cfg.inDistribution,
-    outOfDistribution: cfg.outOfDistribution,
-    data,
-    grpo: cfg.grpo,
-    sft: cfg.sft,
-    ...(cfg.singleTaskSteps !== undefined ? { singleTaskSteps: cfg.singleTaskSteps } : {}),
-    evaluation: cfg.evaluation,
-    outDir: cfg.out,
-    device,
-    shouldStop: () => stop,
-    onProgress: (p) => {
-      const key = `${p.method}/${p.task ?? ''}/${p.phase}`;
-      if (key !== current) {
-        current = key;
-        progress.start(`${p.phase === 'train' ? 'training' : 'evaluating'} ${p.method}${p.task ? ` (${p.task})` : ''}`, p.total);
-      }
-      progress.update(p.step, { reward: p.reward, acc: p.accuracy, loss: p.loss });
-    },
-  });
+  // Seed k trains every method with training seeds grpo.seed + k and sft.seed + k; with one seed the
+  // checkpoints go straight under <out>/<method>, with more under <out>/seed-<k>/<method>. The base
+  // model is evaluated greedily, so it is deterministic: it is evaluated in the first run only.
+  const runs: SeedRun[] = [];
+  const examples: ExampleJudgment[] = [];
+  for (let k = 0; k < cfg.seeds && !stop; k++) {
+    const grpoSeed = (cfg.grpo.seed ?? 0) + k;
+    const sftSeed = (cfg.sft.seed ?? 0) + k;
+    const methods = (cfg.methods as MethodName[]).filter((m) => k === 0 || m !== 'off-the-shelf');
+    if (cfg.seeds > 1) progress.log(`seed ${k + 1} of ${cfg.seeds}: training seeds grpo ${grpoSeed}, sft ${sftSeed}`);
+    const result = await runExperiment({
+      base: cfg.base,
+      methods,
+      tasks: [...cfg.inDistribution, ...cfg.outOfDistribution].map((t) => registry.get(t)),
+      inDistribution: cfg.inDistribution,
+      outOfDistribution: cfg.outOfDistribution,
+      data,
+      grpo: { ...cfg.grpo, seed: grpoSeed },
+      sft: { ...cfg.sft, seed: sftSeed },
+      ...(cfg.singleTaskSteps !== undefined ? { singleTaskSteps: cfg.singleTaskSteps } : {}),
+      evaluation: cfg.evaluation,
+      outDir: cfg.seeds > 1 ? path.join(cfg.out, `seed-${k}`) : cfg.out,
+      device,
+      shouldStop: () => stop,
+      onProgress: (p) => {
+        const key = `${k}/${p.method}/${p.task ?? ''}/${p.phase}`;
+        if (key !== current) {
+          current = key;
+          progress.start(`${cfg.seeds > 1 ? `[seed ${k + 1}/${cfg.seeds}] ` : ''}${p.phase === 'train' ? 'training' : 'evaluating'} ${p.method}${p.task ? ` (${p.task})` : ''}`, p.total);
+        }
+        progress.update(p.step, { reward: p.reward, acc: p.accuracy, loss: p.loss });
+      },
+    });
+    runs.push({ seed: k, methods: result.methods });
+    if (k === 0) examples.push(...result.examples);
+  }
+  const methods = aggregateSeedRuns(runs, { seed: 0, resamples: 1000 });
   progress.stop();
   mkdirSync(cfg.out, { recursive: true });
   const report = {
@@ -57,15 +73,16 @@ export async function experimentCommand(cfg: RunConfig): Promise<void> {
     createdAt: new Date().toISOString(),
     machine: `${machineLine(device)} · ${((Date.now() - t0) / 60000).toFixed(1)} min in all`,
     settings: cfg as unknown as Record<string, unknown>,
-    methods: result.methods,
-    examples: result.examples,
-    findings: findings(result.methods),
+    methods,
+    examples,
+    findings: findings(methods),
   };
-  writeFileSync(path.join(cfg.out, 'results.json'), JSON.stringify({ ...report, examples: undefined }, null, 2));
+  // results.json keeps every seed's per-example verdicts, so the intervals can be recomputed.
+  writeFileSync(path.join(cfg.out, 'results.json'), JSON.stringify({ ...report, examples: undefined, runs: runs.map((r) => ({ seed: r.seed, methods: r.methods.map(({ curves: _curves, ...m }) => m) })) }, null, 2));
   const files = writeReport(cfg.out, report);
   const { scoreTable } = await import('../report/report.js');
-  console.log('\nIn-distribution macro-F1 (%)\n' + scoreTable(result.methods, 'inDistribution'));
-  if (cfg.outOfDistribution.length) console.log('\nOut-of-distribution (pairwise) macro-F1 (%)\n' + scoreTable(result.methods, 'outOfDistribution'));
+  console.log('\nIn-distribution macro-F1 (%)\n' + scoreTable(methods, 'inDistribution'));
+  if (cfg.outOfDistribution.length) console.log('\nOut-of-distribution (pairwise) macro-F1 (%)\n' + scoreTable(methods, 'outOfDistribution'));
   for (const f of report.findings) console.log(`- ${f}`);
   console.log(`\nreport: ${files.html}\n        ${files.markdown}`);
   if (stop) process.exit(130);

@@ -170,10 +170,11 @@ program
   .option('--methods <list>', 'comma-separated methods (default from the config: off-the-shelf,sft-unified,mt-rl)', list)
   .option('--base <dir>', 'base checkpoint folder (default models/base)')
   .option('--out <dir>', 'output folder (default runs/default)')
+  .option('--seeds <n>', 'training runs per method with different training seeds (default from the config: 1); the report gives means with 95 % bootstrap intervals', int('--seeds'))
   .option('--device <device>', "'cpu' or 'cuda:N'")
   .action(async (o) => {
     const { experimentCommand } = await import('./experiment-command.js');
-    const cfg = runConfig(o, { methods: o.methods, base: o.base, out: o.out, device: o.device });
+    const cfg = runConfig(o, { methods: o.methods, base: o.base, out: o.out, device: o.device, seeds: o.seeds });
     await experimentCommand(cfg);
   });
 

@@ -77,7 +77,7 @@ function limitPerTask(examples: readonly JudgeExample[], tasks: readonly string[
   });
 }
 
-function toScore(e: TaskEvaluation): TaskScore {
+function toScore(e: TaskEvaluation, task: Task | undefined): TaskScore {
   return {
     macroF1: e.macroF1,
     accuracy: e.accuracy,
@@ -86,6 +86,12 @@ function toScore(e: TaskEvaluation): TaskScore {
     ...(e.positionConsistentAccuracy !== undefined ? { positionConsistentAccuracy: e.positionConsistentAccuracy } : {}),
     ...(e.flipRate !== undefined ? { flipRate: e.flipRate } : {}),
     ...(e.spearman !== undefined ? { spearman: e.spearman } : {}),
+    raw: {
+      pred: e.predictions,
+      gold: e.gold,
+      ...(e.swappedPredictions ? { swapped: e.swappedPredictions } : {}),
+      ...(task?.labels ? { labels: [...task.labels] } : {}),
+    },
   };
 }
 
@@ -227,8 +233,8 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
           : await trainOne(method, method === 'mt-rl' ? 'grpo' : 'sft', o.inDistribution, undefined, path.join(o.outDir, method));
       const id = evaluate(method, trained.model, trained.tokenizer, idTest);
       const ood = oodTest.length ? evaluate(method, trained.model, trained.tokenizer, oodTest) : {};
-      for (const [k, v] of Object.entries(id)) report.inDistribution[k] = toScore(v);
-      for (const [k, v] of Object.entries(ood)) report.outOfDistribution[k] = toScore(v);
+      for (const [k, v] of Object.entries(id)) report.inDistribution[k] = toScore(v, taskMap.get(k));
+      for (const [k, v] of Object.entries(ood)) report.outOfDistribution[k] = toScore(v, taskMap.get(k));
       report.curves = trained.curves;
       report.trainSteps = trained.trainSteps;
       report.trainSeconds = trained.seconds;
@@ -243,7 +249,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
         const steps = o.singleTaskSteps;
         const trained = await trainOne(method, method === 'rl-single' ? 'grpo' : 'sft', [task.name], steps, path.join(o.outDir, method, task.name));
         const ev = evaluate(method, trained.model, trained.tokenizer, idTest.filter((e) => e.task === task.name));
-        for (const [k, v] of Object.entries(ev)) report.inDistribution[k] = toScore(v);
+        for (const [k, v] of Object.entries(ev)) report.inDistribution[k] = toScore(v, taskMap.get(k));
         report.curves.push(...trained.curves);
         report.trainSteps += trained.trainSteps;
         report.trainSeconds += trained.seconds;

@@ -1,8 +1,10 @@
-// Pretraining of the base vision-language model on the suite's caption/VQA corpus (never the judge
-// tasks' prompts): trains the byte-level BPE tokenizer, builds the model from a preset, and teaches it
-// to see and to follow instructions, including the <think>…</think><answer>…</answer> form on the
-// corpus's describe-then-answer items, so judge training starts from a model that can produce it.
-import { generateCorpusItem, type CorpusItem } from '../data/corpus.js';
+// Pretraining of the base vision-language model on the instruction corpus (lib/data/instruct.ts):
+// captions and VQA plus general questions about the visual concepts judges use, in varied wordings
+// and answer vocabularies, directly or after a short reasoning in <think></think>, over one image
+// or a pair — never a judge task's own prompt and never an item of a suite split. Trains the
+// byte-level BPE tokenizer, builds the model from a preset, and makes the base an "off-the-shelf"
+// judge that judge training then sharpens.
+import { generateInstructCorpus, type InstructItem } from '../data/instruct.js';
 import { generateExamples, IN_DISTRIBUTION_TASKS, OOD_TASKS, type SuiteTask } from '../data/suite.js';
 import type { Seed } from '../data/rng.js';
 import { promptWithContinuation } from '../judge/encode.js';
@@ -23,7 +25,7 @@ export interface PretrainOptions {
   model?: PresetName | Partial<JudgeModelConfig>;
   /** Tokenizer vocabulary size. Default 1024. */
   vocabSize?: number;
-  /** Corpus items generated for training (cycled). Default 8000. */
+  /** Instruction items generated for training (cycled). Default 24000. */
   corpusSize?: number;
   steps?: number;
   batchSize?: number;
@@ -47,23 +49,13 @@ export interface PretrainResult {
   seconds: number;
 }
 
-const FORMAT_INSTRUCTION = 'Think in <think></think>, then answer in <answer></answer>.';
-
-/** The text a corpus item trains on: question (prompt, not scored) and the target (scored). */
-export function corpusTexts(item: CorpusItem): { prompt: string; target: string } {
-  if (item.kind === 'describe-answer') {
-    // "<caption> So the answer is: X." → the reasoning-then-verdict form judges use.
-    const m = /^(.*)\sSo the answer is: (.*?)\.?$/s.exec(item.answer);
-    const think = m ? m[1]! : item.answer;
-    const answer = m ? m[2]! : item.answer;
-    const question = (item.question ?? '').replace(/\s*Describe the images? first, then answer\.?$/, '');
-    return { prompt: `${question} ${FORMAT_INSTRUCTION}`.trim(), target: `<think>${think}</think><answer>${answer}</answer>` };
-  }
-  return { prompt: item.question ?? '', target: item.answer };
+/** The text an instruction item trains on: prompt (not scored) and target (scored). */
+export function corpusTexts(item: InstructItem): { prompt: string; target: string } {
+  return { prompt: item.prompt, target: item.target };
 }
 
 /** Texts the tokenizer is trained on: the corpus plus the judge prompts and verdict formats (vocabulary only). */
-function tokenizerCorpus(seed: Seed, items: CorpusItem[]): string[] {
+function tokenizerCorpus(seed: Seed, items: InstructItem[]): string[] {
   const texts: string[] = [];
   for (const it of items) {
     const t = corpusTexts(it);
@@ -80,7 +72,7 @@ function tokenizerCorpus(seed: Seed, items: CorpusItem[]): string[] {
   return texts;
 }
 
-export function corpusInput(item: CorpusItem, tokenizer: Tokenizer): JudgeInput {
+export function corpusInput(item: InstructItem, tokenizer: Tokenizer): JudgeInput {
   const t = corpusTexts(item);
   const prompt: JudgeInput = { images: item.images, tokens: [tokenizer.bosId, ...tokenizer.encode(t.prompt, { parseSpecial: false })] };
   return promptWithContinuation(prompt, [...tokenizer.encode(t.target), tokenizer.eosId]);
@@ -89,13 +81,12 @@ export function corpusInput(item: CorpusItem, tokenizer: Tokenizer): JudgeInput 
 /** Trains the tokenizer and pretrains a fresh base model on the corpus. */
 export async function pretrainBase(opts: PretrainOptions = {}): Promise<PretrainResult> {
   const seed = opts.seed ?? 0;
-  const n = opts.corpusSize ?? 8000;
+  const n = opts.corpusSize ?? 24000;
   const steps = opts.steps ?? 600;
   const batchSize = opts.batchSize ?? 32;
   const imageSize = opts.imageSize ?? 32;
   const t0 = performance.now();
-  const items: CorpusItem[] = [];
-  for (let i = 0; i < n; i++) items.push(generateCorpusItem(seed, 'train', i, imageSize));
+  const items = generateInstructCorpus(seed, n, imageSize);
   const tokenizer = trainBpe(tokenizerCorpus(seed, items), { vocabSize: opts.vocabSize ?? 1024 });
   // A partial object is laid over the tiny preset (so `{ dModel: 64 }` changes just the width).
   const spec = opts.model ?? 'tiny';

@@ -59,6 +59,11 @@ export interface TaskEvaluation {
   /** Spearman correlation of the verdict with the rater mean score (tasks with graded ratings). */
   spearman?: number;
   examples: JudgedExample[];
+  /** Every example's verdict in input order (null = none) and its label: what confidence intervals resample. */
+  predictions: (number | null)[];
+  gold: number[];
+  /** Pairwise with swapPairs: the verdict on each pair shown in the other order (same order as `predictions`). */
+  swappedPredictions?: (number | null)[];
 }
 
 interface Job {
@@ -204,11 +209,14 @@ export function evaluateJudge(
       formatRate: formatOk / idxs.length,
       invalidRate: preds.filter((p) => p === null).length / idxs.length,
       examples: judged,
+      predictions: preds,
+      gold,
     };
     if (o.samples > 1) ev.selfConsistency = agree / idxs.length;
     if (swap && task.format === 'pairwise') {
       const swappedPreds = idxs.map((i) => vote(outputs[swappedIndex.get(i)!]!, task, swappedJobs[swappedIndex.get(i)! - jobs.length]!.example).verdict);
       const pc = positionConsistency(preds, swappedPreds, gold);
+      ev.swappedPredictions = swappedPreds;
       ev.positionConsistentAccuracy = pc.positionConsistentAccuracy;
       ev.positionConsistency = pc.consistency;
       ev.flipRate = pc.flipRate;

@@ -18,6 +18,20 @@ export interface TaskScore {
   flipRate?: number;
   /** Tasks with graded human scores: correlation of the judge's P(yes) with the rater mean. */
   spearman?: number;
+  /** Every example's verdict (null = none), label and, for pairs, the verdict in the other order: what intervals resample. */
+  raw?: { pred: (number | null)[]; gold: number[]; swapped?: (number | null)[]; labels?: number[] };
+  /** Over training seeds: how many, and 95 % bootstrap intervals (lib/metrics/bootstrap.ts). */
+  seeds?: number;
+  interval?: { macroF1?: [number, number]; positionConsistentAccuracy?: [number, number] };
+}
+
+/** A mean over tasks with its interval and what it rests on (lib/metrics/bootstrap.ts's Interval). */
+export interface MeanInterval {
+  estimate: number;
+  lo: number;
+  hi: number;
+  seeds: number;
+  n: number;
 }
 
 export interface CurvePoint {
@@ -36,6 +50,10 @@ export interface MethodReport {
   curves?: CurvePoint[];
   trainSeconds?: number;
   trainSteps?: number;
+  /** Training seeds aggregated into this report (absent: one run). */
+  seeds?: number[];
+  /** Means over tasks with their bootstrap intervals, keyed 'inDistribution' / 'outOfDistribution' / 'positionConsistentAccuracy'. */
+  meanIntervals?: Partial<Record<'inDistribution' | 'outOfDistribution' | 'positionConsistentAccuracy', MeanInterval>>;
 }
 
 export interface ExampleJudgment {
@@ -68,7 +86,24 @@ function tasksOf(methods: MethodReport[], key: 'inDistribution' | 'outOfDistribu
   return [...new Set(methods.flatMap((m) => Object.keys(m[key])))];
 }
 
-/** Markdown table: rows = methods, columns = tasks (+ mean), cells = macro-F1 %, best per column in bold. */
+/** "62.3 [58.1, 66.0]" when an interval is known, else "62.3". */
+function withInterval(v: number | undefined, iv: [number, number] | undefined): string {
+  return iv && v !== undefined && Number.isFinite(v) ? `${pct(v)} [${pct(iv[0])}, ${pct(iv[1])}]` : pct(v);
+}
+
+/** "3×64": training seeds × test examples per seed behind each cell of a row. */
+function nOf(m: MethodReport, key: 'inDistribution' | 'outOfDistribution'): string {
+  const scores = Object.values(m[key]);
+  const ns = [...new Set(scores.map((s) => s.n))];
+  const seeds = scores[0]?.seeds ?? 1;
+  return ns.length === 1 ? `${seeds}×${ns[0]}` : `${seeds}×(${ns.join('/')})`;
+}
+
+/**
+ * Markdown table: rows = methods, columns = tasks (+ mean), cells = % with the 95 % bootstrap
+ * interval when the methods were aggregated over seeds (lib/experiment/seeds.ts), best per column in
+ * bold, and the n behind each cell (seeds × test examples).
+ */
 export function scoreTable(
   methods: MethodReport[],
   key: 'inDistribution' | 'outOfDistribution',
@@ -76,21 +111,29 @@ export function scoreTable(
   better: 'higher' | 'lower' = field === 'flipRate' ? 'lower' : 'higher',
 ): string {
   const tasks = tasksOf(methods, key);
+  const intervalField = field === 'macroF1' || field === 'positionConsistentAccuracy' ? field : undefined;
+  const meanKey = field === 'macroF1' ? key : field === 'positionConsistentAccuracy' ? 'positionConsistentAccuracy' : undefined;
   const rows = methods.map((m) => {
     const vals = tasks.map((t) => m[key][t]?.[field] as number | undefined);
+    const ivs = tasks.map((t) => (intervalField ? m[key][t]?.interval?.[intervalField] : undefined));
     const finite = vals.filter((v): v is number => v !== undefined && Number.isFinite(v));
-    const mean = finite.length === tasks.length && finite.length ? finite.reduce((a, b) => a + b, 0) / finite.length : undefined;
-    return { label: m.label, vals: [...vals, mean] };
+    const mi = meanKey ? m.meanIntervals?.[meanKey] : undefined;
+    const mean = mi ? mi.estimate : finite.length === tasks.length && finite.length ? finite.reduce((a, b) => a + b, 0) / finite.length : undefined;
+    return { label: m.label, vals: [...vals, mean], ivs: [...ivs, mi ? ([mi.lo, mi.hi] as [number, number]) : undefined], n: nOf(m, key) };
   });
+  const showN = methods.some((m) => Object.values(m[key]).some((s) => s.seeds !== undefined));
   const cols = [...tasks, 'mean'];
   const best = cols.map((_, j) => {
     const vals = rows.map((r) => r.vals[j]).filter((v): v is number => v !== undefined && Number.isFinite(v));
     return vals.length ? (better === 'lower' ? Math.min(...vals) : Math.max(...vals)) : NaN;
   });
-  const lines = [`| method | ${cols.join(' | ')} |`, `|---|${cols.map(() => '---:').join('|')}|`];
+  const lines = [`| method | ${cols.join(' | ')} |${showN ? ' n |' : ''}`, `|---|${cols.map(() => '---:').join('|')}|${showN ? '---:|' : ''}`];
   for (const r of rows) {
-    const cells = r.vals.map((v, j) => (v !== undefined && v === best[j] && rows.length > 1 ? `**${pct(v)}**` : pct(v)));
-    lines.push(`| ${r.label} | ${cells.join(' | ')} |`);
+    const cells = r.vals.map((v, j) => {
+      const text = withInterval(v, r.ivs[j]);
+      return v !== undefined && v === best[j] && rows.length > 1 ? `**${text}**` : text;
+    });
+    lines.push(`| ${r.label} | ${cells.join(' | ')} |${showN ? ` ${r.n} |` : ''}`);
   }
   return lines.join('\n');
 }
@@ -166,6 +209,12 @@ export function writeReport(dir: string, r: ExperimentReport): { markdown: strin
     '',
     '## In-distribution (macro-F1 %, binary pointwise tasks)',
     '',
+    ...(r.methods.some((m) => m.seeds)
+      ? [
+          `Cells: mean over the training seeds [95 % bootstrap interval, resampling seeds and test examples]; n = training seeds × test examples per seed. Seeds per method: ${r.methods.map((m) => `${m.label} ${m.seeds?.length ?? 1}`).join(', ')}.`,
+          '',
+        ]
+      : []),
     scoreTable(r.methods, 'inDistribution'),
     '',
     '![in-distribution macro-F1](charts/macro-f1-in-distribution.svg)',
