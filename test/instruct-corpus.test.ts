@@ -1,0 +1,86 @@
+// The base model's instruction corpus (lib/data/instruct.ts): deterministic, the configured mix of
+// concepts, formats and vocabularies, balanced pairs, short reasoning — and never a judge task's own
+// prompt nor an image of any suite split.
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { generateInstructCorpus, generateInstructItem, INSTRUCT_MIX, type InstructConcept } from '../lib/data/instruct.js';
+import { generateExamples, SUITE_TASKS } from '../lib/data/suite.js';
+import { builtinTaskDefinitions, DEFAULT_SAFETY_POLICY } from '../lib/tasks/builtin.js';
+import { DEFAULT_INSTRUCTION } from '../lib/tasks/task.js';
+
+const N = 3000;
+const items = generateInstructCorpus(0, N);
+
+describe('instruction corpus', () => {
+  it('is deterministic in (seed, index) and differs across seeds', () => {
+    const a = generateInstructItem(0, 123);
+    const b = generateInstructItem(0, 123);
+    expect(b).toEqual(a);
+    const c = generateInstructItem(1, 123);
+    expect(c.prompt === a.prompt && Buffer.from(c.images[0]!.data).equals(Buffer.from(a.images[0]!.data))).toBe(false);
+    expect(() => generateInstructItem(0, -1)).toThrow(/index/);
+  });
+
+  it('follows the concept mix, in both forms, with varied answer words', () => {
+    const count = new Map<InstructConcept, number>();
+    for (const it of items) count.set(it.concept, (count.get(it.concept) ?? 0) + 1);
+    const total = Object.values(INSTRUCT_MIX).reduce((a, b) => a + b, 0);
+    for (const [c, w] of Object.entries(INSTRUCT_MIX)) {
+      const share = (count.get(c as InstructConcept) ?? 0) / N;
+      expect(Math.abs(share - w / total), `${c}: share ${share.toFixed(3)} vs ${(w / total).toFixed(3)}`).toBeLessThan(0.025);
+    }
+    const think = items.filter((i) => i.reasoning && i.concept !== 'caption').length;
+    const judged = items.filter((i) => i.concept !== 'caption').length;
+    expect(think / judged).toBeGreaterThan(0.55);
+    expect(think / judged).toBeLessThan(0.8);
+    const answers = new Set(items.map((i) => /<answer>(.*)<\/answer>$/.exec(i.target)?.[1] ?? i.target).filter((a) => a.length < 12));
+    for (const w of ['yes', 'no', 'safe', 'unsafe', 'A', 'B', 'good', 'poor', 'allowed', 'forbidden', 'natural', 'unnatural']) expect(answers, w).toContain(w);
+    // The judge tasks' own output convention appears, among others.
+    expect(items.some((i) => i.prompt.includes(DEFAULT_INSTRUCTION.replace('{verdicts}', 'yes or no')))).toBe(true);
+  });
+
+  it('answers pairs A and B equally often, and binary questions both ways', () => {
+    const pairs = items.filter((i) => i.images.length === 2 && i.concept !== 'caption');
+    const a = pairs.filter((i) => /(^|<answer>)A(<\/answer>)?$/.test(i.target)).length;
+    expect(pairs.length).toBeGreaterThan(500);
+    expect(Math.abs(a / pairs.length - 0.5), `A share ${(a / pairs.length).toFixed(3)}`).toBeLessThan(0.06);
+    const yn = items.filter((i) => /(^|<answer>)(yes|no)(<\/answer>)?$/.test(i.target));
+    const yes = yn.filter((i) => /(^|<answer>)yes(<\/answer>)?$/.test(i.target)).length;
+    expect(Math.abs(yes / yn.length - 0.5)).toBeLessThan(0.06);
+  });
+
+  it('keeps judging reasoning short enough for a few dozen generated tokens', () => {
+    const lens = items.filter((i) => i.reasoning && i.concept !== 'caption').map((i) => /<think>(.*)<\/think>/s.exec(i.target)![1]!.length);
+    lens.sort((a, b) => a - b);
+    expect(lens[Math.floor(lens.length * 0.95)]).toBeLessThan(110);
+    expect(lens[lens.length - 1]).toBeLessThan(160);
+  });
+
+  it("never contains a judge task's own question", () => {
+    // Every fixed phrase of every built-in question (the text between placeholders) is absent.
+    const fragments = builtinTaskDefinitions()
+      .flatMap((d) => d.question.split(/\{[a-z]+\}/))
+      .map((f) => f.trim())
+      .filter((f) => f.length >= 12);
+    expect(fragments.length).toBeGreaterThanOrEqual(8);
+    for (const f of fragments) {
+      const hit = items.find((i) => i.prompt.includes(f));
+      expect(hit?.prompt, `fragment ${JSON.stringify(f)}`).toBeUndefined();
+    }
+    expect(items.some((i) => i.prompt.includes(DEFAULT_SAFETY_POLICY))).toBe(false);
+  });
+
+  it('never shows an image of any split of the suite (seeds 0..2)', () => {
+    const hash = (d: Uint8Array) => createHash('sha1').update(d).digest('hex');
+    const corpus = new Set(items.flatMap((i) => i.images.map((im) => hash(im.data))));
+    let checked = 0;
+    for (const seed of [0, 1, 2])
+      for (const task of SUITE_TASKS)
+        for (const split of ['train', 'validation', 'test'] as const)
+          for (const ex of generateExamples(task, split, { seed, corpus: false }, 24)) {
+            for (const im of ex.images) expect(corpus.has(hash(im.data)), `${ex.id} (seed ${seed})`).toBe(false);
+            checked++;
+          }
+    expect(checked).toBe(3 * SUITE_TASKS.length * 3 * 24);
+  });
+});
