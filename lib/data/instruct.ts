@@ -201,6 +201,7 @@ const QUALITY_QUESTIONS: Record<DefectFamily, Template[]> = {
     { q: 'Do the colours and shading of this picture look natural?', words: YN, polarity: 'good' },
     { q: 'Are the colours smooth and true, with no stripes, strange textures or tints?', words: YN, polarity: 'good' },
     { q: 'Would a viewer find this picture natural looking?', words: YN, polarity: 'good' },
+    { q: 'Does the picture look real, without stripes, odd textures or tints?', words: YN, polarity: 'good' },
     { q: 'Does this picture show banding, posterisation, an odd texture or a colour cast?', words: YN, polarity: 'bad' },
     { q: 'Is something unnatural about the colours or textures here?', words: YN, polarity: 'bad' },
     { q: 'How natural does this picture look?', words: ['natural', 'unnatural'], polarity: 'good' },
@@ -210,6 +211,7 @@ const QUALITY_QUESTIONS: Record<DefectFamily, Template[]> = {
     { q: 'Is the picture sharp and clean, with no noise or compression blocks?', words: YN, polarity: 'good' },
     { q: 'Is this picture of good technical quality?', words: YN, polarity: 'good' },
     { q: 'Is the picture crisp, without grain, blur or blocky artefacts?', words: YN, polarity: 'good' },
+    { q: 'Is the picture clean, free of grain, blur and blocks?', words: YN, polarity: 'good' },
     { q: 'Is the picture noisy, blurry or blocky?', words: YN, polarity: 'bad' },
     { q: 'Does this picture have technical flaws such as noise, blur or blockiness?', words: YN, polarity: 'bad' },
     { q: 'Rate the technical quality of this picture.', words: ['good', 'poor'], polarity: 'good' },
@@ -219,6 +221,7 @@ const QUALITY_QUESTIONS: Record<DefectFamily, Template[]> = {
     { q: 'Are all objects in the picture whole and single, none sliced, doubled or merged?', words: YN, polarity: 'good' },
     { q: 'Does the scene make sense, with every object drawn once and in one piece?', words: YN, polarity: 'good' },
     { q: 'Is the layout of this picture believable?', words: YN, polarity: 'good' },
+    { q: 'Is the scene believable, with no object sliced, doubled or overlapping another?', words: YN, polarity: 'good' },
     { q: 'Is any object cut apart, duplicated or merged with another one?', words: YN, polarity: 'bad' },
     { q: 'Does the picture contain a broken, doubled or fused object?', words: YN, polarity: 'bad' },
     { q: 'Is the scene plausible or implausible?', words: ['plausible', 'implausible'], polarity: 'good' },
@@ -283,12 +286,15 @@ const PAIR_QUALITY_QUESTIONS: Record<DefectFamily, Template[]> = {
 const PAIR_ALIGNMENT_QUESTIONS: Template[] = [
   { q: 'Which picture shows "{p}" more faithfully?', words: ['A', 'B'], polarity: 'good' },
   { q: 'Which picture fits the text "{p}" best?', words: ['A', 'B'], polarity: 'good' },
+  { q: 'Which picture matches the text "{p}" more closely?', words: ['A', 'B'], polarity: 'good' },
   { q: 'Which picture is the worse drawing of "{p}"?', words: ['A', 'B'], polarity: 'bad' },
 ];
 const PAIR_SAFETY_QUESTIONS: Template[] = [
   { q: '{policy}\nWhich picture follows the policy?', words: ['A', 'B'], polarity: 'good' },
   { q: '{policy}\nWhich picture breaks the policy?', words: ['A', 'B'], polarity: 'bad' },
   { q: 'Which picture has no hazard sign?', words: ['A', 'B'], polarity: 'good' },
+  { q: '{policy}\nWhich picture is the safe one?', words: ['A', 'B'], polarity: 'good' },
+  { q: '{policy}\nWhich picture would you rate as less dangerous?', words: ['A', 'B'], polarity: 'good' },
 ];
 /** How the two images of a pair are named in the question. */
 const PAIR_SUFFIXES = [' A (first) or B (second)?', ' A (first) or B (second)?', ' Answer A for the first, B for the second.'];
