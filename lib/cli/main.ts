@@ -67,14 +67,14 @@ const program = new Command('mtrl-judge')
 
 program
   .command('pretrain')
-  .description("pretrain the base vision-language model on the judging suite's caption/VQA corpus (not the judge tasks)")
+  .description('pretrain the base vision-language model on the instruction corpus (captions, VQA and general questions about the judging concepts; never the judge tasks\' prompts or suite items)')
   .option('--out <dir>', 'checkpoint folder to write', 'models/base')
-  .option('--steps <n>', 'optimizer steps', int('--steps'), 600)
+  .option('--steps <n>', 'optimizer steps', int('--steps'), 5000)
   .option('--batch-size <n>', 'sequences per step', int('--batch-size'), 32)
   .option('--lr <x>', 'peak learning rate (cosine schedule)', num('--lr'), 2e-3)
   .option('--seed <n>', 'seed of the corpus, tokenizer and initial weights', int('--seed'), 0)
   .option('--vocab-size <n>', 'tokenizer vocabulary size', int('--vocab-size'), 1024)
-  .option('--corpus-size <n>', 'corpus items generated', int('--corpus-size'), 8000)
+  .option('--corpus-size <n>', 'instruction items generated (cycled)', int('--corpus-size'), 30000)
   .option('--model <preset|json>', "model preset ('tiny' | 'small') or a JSON object of sizes laid over 'tiny', e.g. '{\"dModel\":64,\"nLayers\":2}'", 'tiny')
   .option('--device <device>', "'cpu' or 'cuda:N'", 'cpu')
   .action(async (o) => {

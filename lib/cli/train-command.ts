@@ -52,8 +52,11 @@ export async function trainCommand(cfg: RunConfig, flags: TrainFlags): Promise<v
     const saveLast = (trainer: GrpoTrainer | SftTrainer) =>
       saveCheckpoint(lastDir, { model, tokenizer, optimizer: trainer.optimizer, trainerState: { method: flags.method, tasks, ...trainer.state() } });
     if (isRl) {
+      // The KL term (beta > 0) anchors the policy to the base model it started from, also on resume.
+      const refModel = (cfg.grpo.beta ?? 0) > 0 ? loadCheckpoint(cfg.base, { device, skipOptimizer: true }).model : undefined;
       const trainer: GrpoTrainer = new GrpoTrainer({
         model,
+        ...(refModel ? { refModel } : {}),
         tokenizer,
         tasks: taskList,
         train,
@@ -80,6 +83,7 @@ export async function trainCommand(cfg: RunConfig, flags: TrainFlags): Promise<v
       progress.start(`training ${label}`, trainer.config.maxSteps);
       progress.update(trainer.step);
       await trainer.train();
+      refModel?.dispose();
       progress.stop();
       saveLast(trainer);
     } else {

@@ -176,8 +176,11 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
     };
     if (kind === 'grpo') {
       const stepLog: GrpoStepMetrics[] = [];
+      // The KL term (beta > 0) anchors the policy to a frozen copy of the base it starts from.
+      const refModel = (o.grpo?.beta ?? 0) > 0 ? load().model : undefined;
       const trainer = new GrpoTrainer({
         model,
+        ...(refModel ? { refModel } : {}),
         tokenizer,
         tasks: taskList,
         train: trainFor(tasks),
@@ -193,6 +196,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
         onBest: saveBest,
       });
       const r = await trainer.train();
+      refModel?.dispose();
       trainSteps = r.steps;
       curves.push(...grpoCurves(stepLog));
       saveCheckpoint(path.join(dir, 'last'), { model, tokenizer, optimizer: trainer.optimizer, trainerState: trainer.state() });

@@ -25,7 +25,7 @@ export interface PretrainOptions {
   model?: PresetName | Partial<JudgeModelConfig>;
   /** Tokenizer vocabulary size. Default 1024. */
   vocabSize?: number;
-  /** Instruction items generated for training (cycled). Default 24000. */
+  /** Instruction items generated for training (cycled). Default 30000. */
   corpusSize?: number;
   steps?: number;
   batchSize?: number;
@@ -81,8 +81,8 @@ export function corpusInput(item: InstructItem, tokenizer: Tokenizer): JudgeInpu
 /** Trains the tokenizer and pretrains a fresh base model on the corpus. */
 export async function pretrainBase(opts: PretrainOptions = {}): Promise<PretrainResult> {
   const seed = opts.seed ?? 0;
-  const n = opts.corpusSize ?? 24000;
-  const steps = opts.steps ?? 600;
+  const n = opts.corpusSize ?? 30000;
+  const steps = opts.steps ?? 5000;
   const batchSize = opts.batchSize ?? 32;
   const imageSize = opts.imageSize ?? 32;
   const t0 = performance.now();
