@@ -93,6 +93,28 @@ describe('mtrl-judge CLI', () => {
     expect(html).not.toMatch(/(src|href)="https?:/);
   });
 
+  it('experiment --seeds 2 trains each method twice and reports means with 95 % intervals and n', () => {
+    const out = path.join(tmp, 'exp-seeds');
+    cli(['experiment', '--config', config, '--base', base, '--out', out, '--seeds', '2', '--methods', 'off-the-shelf,sft-unified']);
+    for (const k of [0, 1]) expect(existsSync(path.join(out, `seed-${k}`, 'sft-unified', 'last', 'model.safetensors')), `seed-${k}`).toBe(true);
+    const res = JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8')) as {
+      runs: { seed: number; methods: { method: string }[] }[];
+      methods: { method: string; seeds: number[]; meanIntervals: { inDistribution: { lo: number; hi: number; estimate: number; seeds: number } } }[];
+    };
+    expect(res.runs.map((r) => r.seed)).toEqual([0, 1]);
+    // The greedy base model is deterministic: evaluated in the first run only.
+    expect(res.runs[1]!.methods.map((m) => m.method)).toEqual(['sft-unified']);
+    const sft = res.methods.find((m) => m.method === 'sft-unified')!;
+    expect(sft.seeds).toEqual([0, 1]);
+    const iv = sft.meanIntervals.inDistribution;
+    expect(iv.seeds).toBe(2);
+    expect(iv.lo).toBeLessThanOrEqual(iv.estimate);
+    expect(iv.hi).toBeGreaterThanOrEqual(iv.estimate);
+    const md = readFileSync(path.join(out, 'report.md'), 'utf8');
+    expect(md).toMatch(/95 % bootstrap interval/);
+    expect(md).toMatch(/\| SFT-Unified \|[^\n]*\[[^\n]*\| 2×\d+ \|/);
+  });
+
   it('experiment runs the per-task baselines (SFT-Single, RL-Single), one judge per task', () => {
     const out = path.join(tmp, 'exp-single');
     cli(['experiment', '--config', config, '--base', base, '--out', out, '--methods', 'sft-single,rl-single']);
