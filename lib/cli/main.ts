@@ -76,6 +76,7 @@ program
   .option('--vocab-size <n>', 'tokenizer vocabulary size', int('--vocab-size'), 1024)
   .option('--corpus-size <n>', 'instruction items generated (cycled)', int('--corpus-size'), 30000)
   .option('--model <preset|json>', "model preset ('tiny' | 'small') or a JSON object of sizes laid over 'tiny', e.g. '{\"dModel\":64,\"nLayers\":2}'", 'tiny')
+  .option('--init <dir>', 'continue from this checkpoint (weights and tokenizer) instead of a fresh model: a second stage')
   .option('--device <device>', "'cpu' or 'cuda:N'", 'cpu')
   .action(async (o) => {
     const { pretrainBase } = await import('../experiment/pretrain.js');
@@ -91,6 +92,7 @@ program
       vocabSize: o.vocabSize,
       corpusSize: o.corpusSize,
       model: modelSpec(o.model),
+      ...(o.init ? { init: o.init } : {}),
       device: parseDevice(o.device, '--device'),
       metricsFile: path.join(o.out + '.metrics.jsonl'),
       onStep: (step, loss, tps) => progress.update(step, { loss, 'tok/s': tps }),
@@ -104,7 +106,7 @@ program
         kind: 'pretrain',
         steps: r.steps,
         finalLoss: r.finalLoss,
-        command: `mtrl-judge pretrain --out ${o.out} --steps ${o.steps} --batch-size ${o.batchSize} --lr ${o.lr} --seed ${o.seed} --vocab-size ${o.vocabSize} --corpus-size ${o.corpusSize} --model '${o.model}'`,
+        command: `mtrl-judge pretrain --out ${o.out} --steps ${o.steps} --batch-size ${o.batchSize} --lr ${o.lr} --seed ${o.seed} --vocab-size ${o.vocabSize} --corpus-size ${o.corpusSize} --model '${o.model}'${o.init ? ` --init ${o.init}` : ''}`,
       },
     });
     console.log(`saved ${o.out}: ${r.model.numParameters().toLocaleString()} parameters, ${r.steps} steps, final loss ${r.finalLoss.toFixed(4)}, ${r.seconds.toFixed(0)} s`);

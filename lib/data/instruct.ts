@@ -1,7 +1,11 @@
 // Instruction data for the base model: general questions about the visual concepts judges use
 // (natural vs odd colours and textures; noise, blur, blockiness; cut, doubled or merged objects;
 // whether a picture shows a text; hazard signs and their look-alikes), over one image or a pair, in
-// varied wordings, polarities and answer vocabularies (yes/no, good/poor, safe/unsafe, A/B, ...),
+// varied wordings and answer vocabularies (yes/no, good/poor, safe/unsafe, A/B, ...), plus open
+// "what is wrong with it?" questions. Every closed question asks for the good side (yes = natural,
+// clean, whole, faithful, safe): questions asking for the defect ("Does it show banding?") taught
+// the tiny model to answer the judges' "…, without banding…?" the wrong way round (naturalness
+// macro-F1 21 zero-shot, measured), so defects are asked about only openly,
 // answered directly or after a short reasoning in <think></think>. It is what makes the shipped base
 // an "off-the-shelf" judge the way a general VLM is one, before any judge training.
 //
@@ -49,15 +53,15 @@ export interface InstructItem {
 
 /** The share of each concept in the mix (captions and plain VQA keep the model's general abilities). */
 export const INSTRUCT_MIX: Readonly<Record<InstructConcept, number>> = Object.freeze({
-  caption: 0.16,
-  naturalness: 0.1,
-  technical: 0.1,
-  rationality: 0.1,
-  alignment: 0.12,
+  caption: 0.1,
+  naturalness: 0.11,
+  technical: 0.08,
+  rationality: 0.11,
+  alignment: 0.16,
   preference: 0.1,
-  safety: 0.1,
+  safety: 0.08,
   'pair-quality': 0.06,
-  'pair-alignment': 0.08,
+  'pair-alignment': 0.12,
   'pair-safety': 0.08,
 });
 
@@ -201,9 +205,9 @@ const QUALITY_QUESTIONS: Record<DefectFamily, Template[]> = {
     { q: 'Do the colours and shading of this picture look natural?', words: YN, polarity: 'good' },
     { q: 'Are the colours smooth and true, with no stripes, strange textures or tints?', words: YN, polarity: 'good' },
     { q: 'Would a viewer find this picture natural looking?', words: YN, polarity: 'good' },
+    { q: 'Does the picture look natural, with smooth colours and no odd tint?', words: YN, polarity: 'good' },
+    { q: 'Does the picture have natural colours and textures, with no banding?', words: YN, polarity: 'good' },
     { q: 'Does the picture look real, without stripes, odd textures or tints?', words: YN, polarity: 'good' },
-    { q: 'Does this picture show banding, posterisation, an odd texture or a colour cast?', words: YN, polarity: 'bad' },
-    { q: 'Is something unnatural about the colours or textures here?', words: YN, polarity: 'bad' },
     { q: 'How natural does this picture look?', words: ['natural', 'unnatural'], polarity: 'good' },
     { q: 'Rate the naturalness of the colours and textures.', words: ['good', 'poor'], polarity: 'good' },
   ],
@@ -212,8 +216,7 @@ const QUALITY_QUESTIONS: Record<DefectFamily, Template[]> = {
     { q: 'Is this picture of good technical quality?', words: YN, polarity: 'good' },
     { q: 'Is the picture crisp, without grain, blur or blocky artefacts?', words: YN, polarity: 'good' },
     { q: 'Is the picture clean, free of grain, blur and blocks?', words: YN, polarity: 'good' },
-    { q: 'Is the picture noisy, blurry or blocky?', words: YN, polarity: 'bad' },
-    { q: 'Does this picture have technical flaws such as noise, blur or blockiness?', words: YN, polarity: 'bad' },
+    { q: 'Does the picture look sharp and clean, with no noise or blur?', words: YN, polarity: 'good' },
     { q: 'Rate the technical quality of this picture.', words: ['good', 'poor'], polarity: 'good' },
     { q: 'Is the picture clean or degraded?', words: ['clean', 'degraded'], polarity: 'good' },
   ],
@@ -222,8 +225,8 @@ const QUALITY_QUESTIONS: Record<DefectFamily, Template[]> = {
     { q: 'Does the scene make sense, with every object drawn once and in one piece?', words: YN, polarity: 'good' },
     { q: 'Is the layout of this picture believable?', words: YN, polarity: 'good' },
     { q: 'Is the scene believable, with no object sliced, doubled or overlapping another?', words: YN, polarity: 'good' },
-    { q: 'Is any object cut apart, duplicated or merged with another one?', words: YN, polarity: 'bad' },
-    { q: 'Does the picture contain a broken, doubled or fused object?', words: YN, polarity: 'bad' },
+    { q: 'Does every object look whole, with none cut, copied or overlapping?', words: YN, polarity: 'good' },
+    { q: 'Is this scene possible, with objects that are whole and apart?', words: YN, polarity: 'good' },
     { q: 'Is the scene plausible or implausible?', words: ['plausible', 'implausible'], polarity: 'good' },
     { q: 'Judge the structure of the objects.', words: ['good', 'bad'], polarity: 'good' },
   ],
@@ -233,9 +236,9 @@ const ALIGNMENT_QUESTIONS: Template[] = [
   { q: 'Is this a faithful drawing of "{p}"?', words: YN, polarity: 'good' },
   { q: 'Caption: "{p}". Does the caption describe the picture correctly?', words: YN, polarity: 'good' },
   { q: 'Does the picture fit the description "{p}"?', words: YN, polarity: 'good' },
+  { q: 'Does the picture agree with the text "{p}"?', words: YN, polarity: 'good' },
+  { q: 'Is "{p}" a correct description of the picture?', words: YN, polarity: 'good' },
   { q: 'Someone asked for "{p}". Did the picture get it right?', words: YN, polarity: 'good' },
-  { q: 'Is anything in the picture different from "{p}"?', words: YN, polarity: 'bad' },
-  { q: 'Does the picture contradict the text "{p}"?', words: YN, polarity: 'bad' },
   { q: 'Text: "{p}". Do the text and the picture agree?', words: ['match', 'mismatch'], polarity: 'good' },
   { q: 'Does the picture show what "{p}" says?', words: ['correct', 'wrong'], polarity: 'good' },
 ];
@@ -244,7 +247,6 @@ const PREFERENCE_QUESTIONS: Template[] = [
   { q: 'The request was "{p}". Is this picture a good result, faithful to it and well made?', words: YN, polarity: 'good' },
   { q: 'Would you accept this picture for "{p}"? Accept only faithful pictures without defects.', words: YN, polarity: 'good' },
   { q: 'Is this a faithful, well-made picture for the text "{p}"?', words: YN, polarity: 'good' },
-  { q: 'Is this picture a poor result for "{p}", either unfaithful or flawed?', words: YN, polarity: 'bad' },
   { q: 'Rate this picture as a generation for "{p}".', words: ['good', 'bad'], polarity: 'good' },
   { q: 'Should this picture for "{p}" be kept or rejected?', words: ['keep', 'reject'], polarity: 'good' },
 ];
@@ -260,38 +262,31 @@ const POLICIES = [
 const SAFETY_QUESTIONS: Template[] = [
   { q: '{policy}\nDoes this picture follow the policy?', words: YN, polarity: 'good' },
   { q: '{policy}\nIs this picture acceptable under these rules?', words: YN, polarity: 'good' },
-  { q: '{policy}\nDoes this picture break the policy?', words: YN, polarity: 'bad' },
-  { q: '{policy}\nDoes the picture contain one of the listed hazard signs?', words: YN, polarity: 'bad' },
   { q: '{policy}\nUnder this policy, should the picture be rated safe or unsafe?', words: ['safe', 'unsafe'], polarity: 'good' },
   { q: '{policy}\nClassify the picture.', words: ['safe', 'unsafe'], polarity: 'good' },
   { q: '{policy}\nIs the picture allowed?', words: ['allowed', 'forbidden'], polarity: 'good' },
-  { q: 'Is there a hazard sign in this picture?', words: YN, polarity: 'bad' },
 ];
 
 /** Pair questions: 'good' asks for the better image, 'bad' for the worse one. */
 const PAIR_QUALITY_QUESTIONS: Record<DefectFamily, Template[]> = {
   naturalness: [
     { q: 'Which picture looks more natural?', words: ['A', 'B'], polarity: 'good' },
-    { q: 'Which picture has banding, odd textures or a colour cast?', words: ['A', 'B'], polarity: 'bad' },
   ],
   technical: [
     { q: 'Which picture is sharper and cleaner?', words: ['A', 'B'], polarity: 'good' },
-    { q: 'Which picture is noisy, blurry or blocky?', words: ['A', 'B'], polarity: 'bad' },
   ],
   rationality: [
     { q: 'In which picture are all objects whole and single?', words: ['A', 'B'], polarity: 'good' },
-    { q: 'Which picture has a cut, doubled or merged object?', words: ['A', 'B'], polarity: 'bad' },
   ],
 };
 const PAIR_ALIGNMENT_QUESTIONS: Template[] = [
   { q: 'Which picture shows "{p}" more faithfully?', words: ['A', 'B'], polarity: 'good' },
   { q: 'Which picture fits the text "{p}" best?', words: ['A', 'B'], polarity: 'good' },
+  { q: 'Which picture agrees with "{p}"?', words: ['A', 'B'], polarity: 'good' },
   { q: 'Which picture matches the text "{p}" more closely?', words: ['A', 'B'], polarity: 'good' },
-  { q: 'Which picture is the worse drawing of "{p}"?', words: ['A', 'B'], polarity: 'bad' },
 ];
 const PAIR_SAFETY_QUESTIONS: Template[] = [
   { q: '{policy}\nWhich picture follows the policy?', words: ['A', 'B'], polarity: 'good' },
-  { q: '{policy}\nWhich picture breaks the policy?', words: ['A', 'B'], polarity: 'bad' },
   { q: 'Which picture has no hazard sign?', words: ['A', 'B'], polarity: 'good' },
   { q: '{policy}\nWhich picture is the safe one?', words: ['A', 'B'], polarity: 'good' },
   { q: '{policy}\nWhich picture would you rate as less dangerous?', words: ['A', 'B'], polarity: 'good' },
@@ -370,6 +365,11 @@ export function generateInstructItem(seed: Seed, index: number, imageSize = 32):
     case 'rationality': {
       const e = ex(concept);
       const m = metaOf(e);
+      if (rng.bool(0.15)) {
+        // An open question: what a viewer sees, in words (every visible defect, or nothing).
+        const seen = visible(m.images[0]!.defects).map(defectSentence).join(' ') || 'Nothing is wrong with it.';
+        return { id, concept, images: e.images, prompt: vary(rng, rng.pick(['What, if anything, is wrong with this picture?', 'Describe any flaw of the picture.'])), target: seen, reasoning: false, truth: m.truth };
+      }
       const r = binaryItem(rng, rng.pick(QUALITY_QUESTIONS[concept]), noPrompt, m.truth === 1, qualityReasoning(rng, m.images[0]!, concept));
       return { id, concept, images: e.images, ...r };
     }

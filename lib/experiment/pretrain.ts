@@ -12,6 +12,7 @@ import { disposeBatch, type JudgeInput } from '../model/batch.js';
 import { trainBpe } from '../model/bpe-train.js';
 import { makeConfig, TINY_CONFIG, type JudgeModelConfig, type PresetName } from '../model/config.js';
 import { JudgeModel } from '../model/judge-model.js';
+import { loadCheckpoint } from '../model/checkpoint.js';
 import { clipGradNorm } from '../model/layers/ops.js';
 import { AdamW } from '../model/optimizer.js';
 import type { Tokenizer } from '../model/tokenizer.js';
@@ -30,6 +31,11 @@ export interface PretrainOptions {
   steps?: number;
   batchSize?: number;
   learningRate?: number;
+  /**
+   * Continue from this checkpoint folder (its weights and tokenizer) instead of a fresh model and a
+   * newly trained tokenizer: a second stage on a revised corpus. `model` and `vocabSize` are ignored.
+   */
+  init?: string;
   /** Image side of the generated corpus (the model resizes to its own size). Default 32. */
   imageSize?: number;
   device?: Device;
@@ -87,7 +93,9 @@ export async function pretrainBase(opts: PretrainOptions = {}): Promise<Pretrain
   const imageSize = opts.imageSize ?? 32;
   const t0 = performance.now();
   const items = generateInstructCorpus(seed, n, imageSize);
-  const tokenizer = trainBpe(tokenizerCorpus(seed, items), { vocabSize: opts.vocabSize ?? 1024 });
+  const init = opts.init !== undefined ? loadCheckpoint(opts.init, { device: opts.device ?? 'cpu', skipOptimizer: true }) : undefined;
+  if (init && !init.tokenizer) throw new RangeError(`pretrainBase: init checkpoint ${opts.init} has no tokenizer.json`);
+  const tokenizer = init ? init.tokenizer! : trainBpe(tokenizerCorpus(seed, items), { vocabSize: opts.vocabSize ?? 1024 });
   // A partial object is laid over the tiny preset (so `{ dModel: 64 }` changes just the width).
   const spec = opts.model ?? 'tiny';
   const base = typeof spec === 'string' ? spec : { ...TINY_CONFIG, visionDim: undefined, visionHeads: undefined, visionFF: undefined, ...spec };
@@ -97,7 +105,7 @@ export async function pretrainBase(opts: PretrainOptions = {}): Promise<Pretrain
     imageTokenId: tokenizer.imageId,
     ...(typeof spec === 'string' || spec.maxSeqLen === undefined ? { maxSeqLen: Math.max(384, (typeof base === 'string' ? 0 : base.maxSeqLen) ?? 0) } : {}),
   });
-  const model = new JudgeModel(config, { device: opts.device ?? 'cpu', seed: typeof seed === 'number' ? seed : 0 });
+  const model = init ? init.model : new JudgeModel(config, { device: opts.device ?? 'cpu', seed: typeof seed === 'number' ? seed : 0 });
   const lr = opts.learningRate ?? 2e-3;
   const optimizer = new AdamW(model.parameters(), {
     lr: { kind: 'cosine', lr, warmupSteps: Math.min(50, Math.floor(steps / 10)), totalSteps: steps, minLrRatio: 0.1 },
@@ -105,10 +113,11 @@ export async function pretrainBase(opts: PretrainOptions = {}): Promise<Pretrain
   });
   // Items longer than the model's context are left out (counted in the result), never truncated.
   const inputs = items.map((it) => corpusInput(it, tokenizer));
-  const imageTokens = (config.imageSize / config.patchSize) ** 2;
-  const fits = inputs.filter((x) => x.images.length * imageTokens + x.tokens.length <= config.maxSeqLen);
+  const mc = model.config;
+  const imageTokens = (mc.imageSize / mc.patchSize) ** 2;
+  const fits = inputs.filter((x) => x.images.length * imageTokens + x.tokens.length <= mc.maxSeqLen);
   const skipped = inputs.length - fits.length;
-  if (fits.length === 0) throw new RangeError(`pretrainBase: no corpus item fits maxSeqLen ${config.maxSeqLen}`);
+  if (fits.length === 0) throw new RangeError(`pretrainBase: no corpus item fits maxSeqLen ${mc.maxSeqLen}`);
   const log = new MetricsLog(opts.metricsFile);
   let finalLoss = NaN;
   let done = 0;
