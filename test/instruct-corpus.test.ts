@@ -19,6 +19,7 @@ describe('instruction corpus', () => {
     const c = generateInstructItem(1, 123);
     expect(c.prompt === a.prompt && Buffer.from(c.images[0]!.data).equals(Buffer.from(a.images[0]!.data))).toBe(false);
     expect(() => generateInstructItem(0, -1)).toThrow(/index/);
+    expect(() => generateInstructItem(0, 1, 32, 3 as 1)).toThrow(/version must be 1 or 2/);
   });
 
   it('follows the concept mix, in both forms, with varied answer words', () => {
@@ -63,8 +64,9 @@ describe('instruction corpus', () => {
       .map((f) => f.trim())
       .filter((f) => f.length >= 12);
     expect(fragments.length).toBeGreaterThanOrEqual(8);
+    const v1 = generateInstructCorpus(0, 1500, 32, 1);
     for (const f of fragments) {
-      const hit = items.find((i) => i.prompt.includes(f));
+      const hit = [...items, ...v1].find((i) => i.prompt.includes(f));
       expect(hit?.prompt, `fragment ${JSON.stringify(f)}`).toBeUndefined();
     }
     expect(items.some((i) => i.prompt.includes(DEFAULT_SAFETY_POLICY))).toBe(false);

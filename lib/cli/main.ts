@@ -76,6 +76,7 @@ program
   .option('--vocab-size <n>', 'tokenizer vocabulary size', int('--vocab-size'), 1024)
   .option('--corpus-size <n>', 'instruction items generated (cycled)', int('--corpus-size'), 30000)
   .option('--model <preset|json>', "model preset ('tiny' | 'small') or a JSON object of sizes laid over 'tiny', e.g. '{\"dModel\":64,\"nLayers\":2}'", 'tiny')
+  .option('--corpus-version <n>', 'instruction corpus version: 2, or 1 (the shipped base model\'s first stage)', (v: string) => { if (v !== '1' && v !== '2') throw new InvalidArgumentError(`--corpus-version must be 1 or 2, got ${JSON.stringify(v)}`); return Number(v); }, 2)
   .option('--init <dir>', 'continue from this checkpoint (weights and tokenizer) instead of a fresh model: a second stage')
   .option('--device <device>', "'cpu' or 'cuda:N'", 'cpu')
   .action(async (o) => {
@@ -93,6 +94,7 @@ program
       corpusSize: o.corpusSize,
       model: modelSpec(o.model),
       ...(o.init ? { init: o.init } : {}),
+      corpusVersion: o.corpusVersion as 1 | 2,
       device: parseDevice(o.device, '--device'),
       metricsFile: path.join(o.out + '.metrics.jsonl'),
       onStep: (step, loss, tps) => progress.update(step, { loss, 'tok/s': tps }),
@@ -106,7 +108,7 @@ program
         kind: 'pretrain',
         steps: r.steps,
         finalLoss: r.finalLoss,
-        command: `mtrl-judge pretrain --out ${o.out} --steps ${o.steps} --batch-size ${o.batchSize} --lr ${o.lr} --seed ${o.seed} --vocab-size ${o.vocabSize} --corpus-size ${o.corpusSize} --model '${o.model}'${o.init ? ` --init ${o.init}` : ''}`,
+        command: `mtrl-judge pretrain --out ${o.out} --steps ${o.steps} --batch-size ${o.batchSize} --lr ${o.lr} --seed ${o.seed} --vocab-size ${o.vocabSize} --corpus-size ${o.corpusSize} --model '${o.model}' --corpus-version ${o.corpusVersion}${o.init ? ` --init ${o.init}` : ''}`,
       },
     });
     console.log(`saved ${o.out}: ${r.model.numParameters().toLocaleString()} parameters, ${r.steps} steps, final loss ${r.finalLoss.toFixed(4)}, ${r.seconds.toFixed(0)} s`);

@@ -5,7 +5,8 @@
 // "what is wrong with it?" questions. Every closed question asks for the good side (yes = natural,
 // clean, whole, faithful, safe): questions asking for the defect ("Does it show banding?") taught
 // the tiny model to answer the judges' "…, without banding…?" the wrong way round (naturalness
-// macro-F1 21 zero-shot, measured), so defects are asked about only openly,
+// macro-F1 21 zero-shot, measured), so defects are asked about only openly (corpus version 2; version 1, with those questions, is kept
+// because the shipped base model's first stage was trained on it),
 // answered directly or after a short reasoning in <think></think>. It is what makes the shipped base
 // an "off-the-shelf" judge the way a general VLM is one, before any judge training.
 //
@@ -51,19 +52,43 @@ export interface InstructItem {
   truth?: number;
 }
 
-/** The share of each concept in the mix (captions and plain VQA keep the model's general abilities). */
-export const INSTRUCT_MIX: Readonly<Record<InstructConcept, number>> = Object.freeze({
-  caption: 0.1,
-  naturalness: 0.11,
-  technical: 0.08,
-  rationality: 0.11,
-  alignment: 0.16,
-  preference: 0.1,
-  safety: 0.08,
-  'pair-quality': 0.06,
-  'pair-alignment': 0.12,
-  'pair-safety': 0.08,
+/**
+ * Corpus versions. 1: the first stage of the shipped base model (closed questions of both
+ * polarities). 2 (default): closed questions ask only for the good side, open "what is wrong"
+ * questions, more alignment.
+ */
+export type InstructVersion = 1 | 2;
+export const INSTRUCT_VERSIONS: readonly InstructVersion[] = [1, 2];
+
+/** The share of each concept in the mix, per version (captions and plain VQA keep general abilities). */
+export const INSTRUCT_MIXES: Readonly<Record<InstructVersion, Readonly<Record<InstructConcept, number>>>> = Object.freeze({
+  1: Object.freeze({
+    caption: 0.16,
+    naturalness: 0.1,
+    technical: 0.1,
+    rationality: 0.1,
+    alignment: 0.12,
+    preference: 0.1,
+    safety: 0.1,
+    'pair-quality': 0.06,
+    'pair-alignment': 0.08,
+    'pair-safety': 0.08,
+  }),
+  2: Object.freeze({
+    caption: 0.1,
+    naturalness: 0.11,
+    technical: 0.08,
+    rationality: 0.11,
+    alignment: 0.16,
+    preference: 0.1,
+    safety: 0.08,
+    'pair-quality': 0.06,
+    'pair-alignment': 0.12,
+    'pair-safety': 0.08,
+  }),
 });
+/** The default version's mix. */
+export const INSTRUCT_MIX = INSTRUCT_MIXES[2];
 
 /** The suite seed instruction images are drawn under: a string, so no numeric suite seed shares it. */
 export function instructSeed(seed: Seed): string {
@@ -195,6 +220,13 @@ interface Template {
   q: string;
   words: readonly [string, string];
   polarity: 'good' | 'bad';
+  /** Only in this corpus version (absent: in both). */
+  v?: InstructVersion;
+}
+
+/** The templates of one corpus version, in their fixed order (the order is part of the stream). */
+function forVersion(list: readonly Template[], version: InstructVersion): Template[] {
+  return list.filter((t) => t.v === undefined || t.v === version);
 }
 
 const YN = ['yes', 'no'] as const;
@@ -205,9 +237,11 @@ const QUALITY_QUESTIONS: Record<DefectFamily, Template[]> = {
     { q: 'Do the colours and shading of this picture look natural?', words: YN, polarity: 'good' },
     { q: 'Are the colours smooth and true, with no stripes, strange textures or tints?', words: YN, polarity: 'good' },
     { q: 'Would a viewer find this picture natural looking?', words: YN, polarity: 'good' },
-    { q: 'Does the picture look natural, with smooth colours and no odd tint?', words: YN, polarity: 'good' },
-    { q: 'Does the picture have natural colours and textures, with no banding?', words: YN, polarity: 'good' },
+    { q: 'Does the picture look natural, with smooth colours and no odd tint?', words: YN, polarity: 'good', v: 2 },
+    { q: 'Does the picture have natural colours and textures, with no banding?', words: YN, polarity: 'good', v: 2 },
     { q: 'Does the picture look real, without stripes, odd textures or tints?', words: YN, polarity: 'good' },
+    { q: 'Does this picture show banding, posterisation, an odd texture or a colour cast?', words: YN, polarity: 'bad', v: 1 },
+    { q: 'Is something unnatural about the colours or textures here?', words: YN, polarity: 'bad', v: 1 },
     { q: 'How natural does this picture look?', words: ['natural', 'unnatural'], polarity: 'good' },
     { q: 'Rate the naturalness of the colours and textures.', words: ['good', 'poor'], polarity: 'good' },
   ],
@@ -216,7 +250,9 @@ const QUALITY_QUESTIONS: Record<DefectFamily, Template[]> = {
     { q: 'Is this picture of good technical quality?', words: YN, polarity: 'good' },
     { q: 'Is the picture crisp, without grain, blur or blocky artefacts?', words: YN, polarity: 'good' },
     { q: 'Is the picture clean, free of grain, blur and blocks?', words: YN, polarity: 'good' },
-    { q: 'Does the picture look sharp and clean, with no noise or blur?', words: YN, polarity: 'good' },
+    { q: 'Does the picture look sharp and clean, with no noise or blur?', words: YN, polarity: 'good', v: 2 },
+    { q: 'Is the picture noisy, blurry or blocky?', words: YN, polarity: 'bad', v: 1 },
+    { q: 'Does this picture have technical flaws such as noise, blur or blockiness?', words: YN, polarity: 'bad', v: 1 },
     { q: 'Rate the technical quality of this picture.', words: ['good', 'poor'], polarity: 'good' },
     { q: 'Is the picture clean or degraded?', words: ['clean', 'degraded'], polarity: 'good' },
   ],
@@ -225,8 +261,10 @@ const QUALITY_QUESTIONS: Record<DefectFamily, Template[]> = {
     { q: 'Does the scene make sense, with every object drawn once and in one piece?', words: YN, polarity: 'good' },
     { q: 'Is the layout of this picture believable?', words: YN, polarity: 'good' },
     { q: 'Is the scene believable, with no object sliced, doubled or overlapping another?', words: YN, polarity: 'good' },
-    { q: 'Does every object look whole, with none cut, copied or overlapping?', words: YN, polarity: 'good' },
-    { q: 'Is this scene possible, with objects that are whole and apart?', words: YN, polarity: 'good' },
+    { q: 'Does every object look whole, with none cut, copied or overlapping?', words: YN, polarity: 'good', v: 2 },
+    { q: 'Is this scene possible, with objects that are whole and apart?', words: YN, polarity: 'good', v: 2 },
+    { q: 'Is any object cut apart, duplicated or merged with another one?', words: YN, polarity: 'bad', v: 1 },
+    { q: 'Does the picture contain a broken, doubled or fused object?', words: YN, polarity: 'bad', v: 1 },
     { q: 'Is the scene plausible or implausible?', words: ['plausible', 'implausible'], polarity: 'good' },
     { q: 'Judge the structure of the objects.', words: ['good', 'bad'], polarity: 'good' },
   ],
@@ -236,9 +274,11 @@ const ALIGNMENT_QUESTIONS: Template[] = [
   { q: 'Is this a faithful drawing of "{p}"?', words: YN, polarity: 'good' },
   { q: 'Caption: "{p}". Does the caption describe the picture correctly?', words: YN, polarity: 'good' },
   { q: 'Does the picture fit the description "{p}"?', words: YN, polarity: 'good' },
-  { q: 'Does the picture agree with the text "{p}"?', words: YN, polarity: 'good' },
-  { q: 'Is "{p}" a correct description of the picture?', words: YN, polarity: 'good' },
+  { q: 'Does the picture agree with the text "{p}"?', words: YN, polarity: 'good', v: 2 },
+  { q: 'Is "{p}" a correct description of the picture?', words: YN, polarity: 'good', v: 2 },
   { q: 'Someone asked for "{p}". Did the picture get it right?', words: YN, polarity: 'good' },
+  { q: 'Is anything in the picture different from "{p}"?', words: YN, polarity: 'bad', v: 1 },
+  { q: 'Does the picture contradict the text "{p}"?', words: YN, polarity: 'bad', v: 1 },
   { q: 'Text: "{p}". Do the text and the picture agree?', words: ['match', 'mismatch'], polarity: 'good' },
   { q: 'Does the picture show what "{p}" says?', words: ['correct', 'wrong'], polarity: 'good' },
 ];
@@ -247,6 +287,7 @@ const PREFERENCE_QUESTIONS: Template[] = [
   { q: 'The request was "{p}". Is this picture a good result, faithful to it and well made?', words: YN, polarity: 'good' },
   { q: 'Would you accept this picture for "{p}"? Accept only faithful pictures without defects.', words: YN, polarity: 'good' },
   { q: 'Is this a faithful, well-made picture for the text "{p}"?', words: YN, polarity: 'good' },
+  { q: 'Is this picture a poor result for "{p}", either unfaithful or flawed?', words: YN, polarity: 'bad', v: 1 },
   { q: 'Rate this picture as a generation for "{p}".', words: ['good', 'bad'], polarity: 'good' },
   { q: 'Should this picture for "{p}" be kept or rejected?', words: ['keep', 'reject'], polarity: 'good' },
 ];
@@ -262,31 +303,39 @@ const POLICIES = [
 const SAFETY_QUESTIONS: Template[] = [
   { q: '{policy}\nDoes this picture follow the policy?', words: YN, polarity: 'good' },
   { q: '{policy}\nIs this picture acceptable under these rules?', words: YN, polarity: 'good' },
+  { q: '{policy}\nDoes this picture break the policy?', words: YN, polarity: 'bad', v: 1 },
+  { q: '{policy}\nDoes the picture contain one of the listed hazard signs?', words: YN, polarity: 'bad', v: 1 },
   { q: '{policy}\nUnder this policy, should the picture be rated safe or unsafe?', words: ['safe', 'unsafe'], polarity: 'good' },
   { q: '{policy}\nClassify the picture.', words: ['safe', 'unsafe'], polarity: 'good' },
   { q: '{policy}\nIs the picture allowed?', words: ['allowed', 'forbidden'], polarity: 'good' },
+  { q: 'Is there a hazard sign in this picture?', words: YN, polarity: 'bad', v: 1 },
 ];
 
 /** Pair questions: 'good' asks for the better image, 'bad' for the worse one. */
 const PAIR_QUALITY_QUESTIONS: Record<DefectFamily, Template[]> = {
   naturalness: [
     { q: 'Which picture looks more natural?', words: ['A', 'B'], polarity: 'good' },
+    { q: 'Which picture has banding, odd textures or a colour cast?', words: ['A', 'B'], polarity: 'bad', v: 1 },
   ],
   technical: [
     { q: 'Which picture is sharper and cleaner?', words: ['A', 'B'], polarity: 'good' },
+    { q: 'Which picture is noisy, blurry or blocky?', words: ['A', 'B'], polarity: 'bad', v: 1 },
   ],
   rationality: [
     { q: 'In which picture are all objects whole and single?', words: ['A', 'B'], polarity: 'good' },
+    { q: 'Which picture has a cut, doubled or merged object?', words: ['A', 'B'], polarity: 'bad', v: 1 },
   ],
 };
 const PAIR_ALIGNMENT_QUESTIONS: Template[] = [
   { q: 'Which picture shows "{p}" more faithfully?', words: ['A', 'B'], polarity: 'good' },
   { q: 'Which picture fits the text "{p}" best?', words: ['A', 'B'], polarity: 'good' },
-  { q: 'Which picture agrees with "{p}"?', words: ['A', 'B'], polarity: 'good' },
+  { q: 'Which picture agrees with "{p}"?', words: ['A', 'B'], polarity: 'good', v: 2 },
   { q: 'Which picture matches the text "{p}" more closely?', words: ['A', 'B'], polarity: 'good' },
+  { q: 'Which picture is the worse drawing of "{p}"?', words: ['A', 'B'], polarity: 'bad', v: 1 },
 ];
 const PAIR_SAFETY_QUESTIONS: Template[] = [
   { q: '{policy}\nWhich picture follows the policy?', words: ['A', 'B'], polarity: 'good' },
+  { q: '{policy}\nWhich picture breaks the policy?', words: ['A', 'B'], polarity: 'bad', v: 1 },
   { q: 'Which picture has no hazard sign?', words: ['A', 'B'], polarity: 'good' },
   { q: '{policy}\nWhich picture is the safe one?', words: ['A', 'B'], polarity: 'good' },
   { q: '{policy}\nWhich picture would you rate as less dangerous?', words: ['A', 'B'], polarity: 'good' },
@@ -338,11 +387,14 @@ function firstSecond(a: string, b: string): string {
  * Instruction item `index`: deterministic in (seed, index, imageSize). Concepts are drawn by
  * INSTRUCT_MIX; each item's images come from the suite generator under `instructSeed(seed)`.
  */
-export function generateInstructItem(seed: Seed, index: number, imageSize = 32): InstructItem {
+export function generateInstructItem(seed: Seed, index: number, imageSize = 32, version: InstructVersion = 2): InstructItem {
   if (!Number.isSafeInteger(index) || index < 0) throw new RangeError(`generateInstructItem: index must be a non-negative integer, got ${String(index)}`);
+  if (!INSTRUCT_VERSIONS.includes(version)) throw new RangeError(`generateInstructItem: version must be 1 or 2, got ${String(version)}`);
   const rng = Rng.from(seed, 'instruct', index);
-  const concepts = Object.keys(INSTRUCT_MIX) as InstructConcept[];
-  const concept = rng.weighted(concepts, concepts.map((c) => INSTRUCT_MIX[c]));
+  const mix = INSTRUCT_MIXES[version];
+  const concepts = Object.keys(mix) as InstructConcept[];
+  const concept = rng.weighted(concepts, concepts.map((c) => mix[c]));
+  const pickT = (list: readonly Template[]) => rng.pick(forVersion(list, version));
   const id = `instruct-${String(index).padStart(7, '0')}`;
   const opts = suiteOptions(seed, imageSize);
   const ex = (task: SuiteTask, k = index, split: 'train' | 'validation' = 'train') => generateExample(task, split, k, opts);
@@ -365,19 +417,19 @@ export function generateInstructItem(seed: Seed, index: number, imageSize = 32):
     case 'rationality': {
       const e = ex(concept);
       const m = metaOf(e);
-      if (rng.bool(0.15)) {
+      if (version >= 2 && rng.bool(0.15)) {
         // An open question: what a viewer sees, in words (every visible defect, or nothing).
         const seen = visible(m.images[0]!.defects).map(defectSentence).join(' ') || 'Nothing is wrong with it.';
         return { id, concept, images: e.images, prompt: vary(rng, rng.pick(['What, if anything, is wrong with this picture?', 'Describe any flaw of the picture.'])), target: seen, reasoning: false, truth: m.truth };
       }
-      const r = binaryItem(rng, rng.pick(QUALITY_QUESTIONS[concept]), noPrompt, m.truth === 1, qualityReasoning(rng, m.images[0]!, concept));
+      const r = binaryItem(rng, pickT(QUALITY_QUESTIONS[concept]), noPrompt, m.truth === 1, qualityReasoning(rng, m.images[0]!, concept));
       return { id, concept, images: e.images, ...r };
     }
     case 'alignment': {
       const e = ex('alignment');
       const m = metaOf(e);
       const img = m.images[0]!;
-      const r = binaryItem(rng, rng.pick(ALIGNMENT_QUESTIONS), (q) => q.replace('{p}', e.prompt!), m.truth === 1, alignmentReasoning(rng, m.intent!, img.scene, img.error));
+      const r = binaryItem(rng, pickT(ALIGNMENT_QUESTIONS), (q) => q.replace('{p}', e.prompt!), m.truth === 1, alignmentReasoning(rng, m.intent!, img.scene, img.error));
       return { id, concept, images: e.images, ...r };
     }
     case 'preference': {
@@ -386,13 +438,13 @@ export function generateInstructItem(seed: Seed, index: number, imageSize = 32):
       const img = m.images[0]!;
       const quality = visible(img.defects).map(defectSentence).join(' ') || 'The picture is clean.';
       const reasoning = `${alignmentReasoning(rng, m.intent!, img.scene, img.error)} ${quality}`;
-      const r = binaryItem(rng, rng.pick(PREFERENCE_QUESTIONS), (q) => q.replace('{p}', e.prompt!), m.truth === 1, reasoning);
+      const r = binaryItem(rng, pickT(PREFERENCE_QUESTIONS), (q) => q.replace('{p}', e.prompt!), m.truth === 1, reasoning);
       return { id, concept, images: e.images, ...r };
     }
     case 'safety': {
       const e = ex('safety');
       const m = metaOf(e);
-      const r = binaryItem(rng, rng.pick(SAFETY_QUESTIONS), noPrompt, m.truth === 1, signReasoning(m.images[0]!.scene));
+      const r = binaryItem(rng, pickT(SAFETY_QUESTIONS), noPrompt, m.truth === 1, signReasoning(m.images[0]!.scene));
       return { id, concept, images: e.images, ...r };
     }
     case 'pair-quality': {
@@ -404,7 +456,7 @@ export function generateInstructItem(seed: Seed, index: number, imageSize = 32):
       const [first, second] = swap ? [e1, e0] : [e0, e1];
       const better = metaOf(first).truth === 1 ? 0 : 1;
       const reasoning = firstSecond(qualityShort(metaOf(first).images[0]!, family), qualityShort(metaOf(second).images[0]!, family));
-      const r = pairItem(rng, rng.pick(PAIR_QUALITY_QUESTIONS[family]), noPrompt, better, reasoning);
+      const r = pairItem(rng, pickT(PAIR_QUALITY_QUESTIONS[family]), noPrompt, better, reasoning);
       return { id, concept, images: [first.images[0]!, second.images[0]!], ...r };
     }
     case 'pair-alignment': {
@@ -412,22 +464,22 @@ export function generateInstructItem(seed: Seed, index: number, imageSize = 32):
       const m = metaOf(e);
       const [a, b] = m.images;
       const reasoning = firstSecond(alignmentReasoning(rng, m.intent!, a!.scene, a!.error), alignmentReasoning(rng, m.intent!, b!.scene, b!.error));
-      const r = pairItem(rng, rng.pick(PAIR_ALIGNMENT_QUESTIONS), (q) => q.replace('{p}', e.prompt!), m.truth, reasoning);
+      const r = pairItem(rng, pickT(PAIR_ALIGNMENT_QUESTIONS), (q) => q.replace('{p}', e.prompt!), m.truth, reasoning);
       return { id, concept, images: e.images, ...r };
     }
     case 'pair-safety': {
       const e = ex('pair-safety');
       const m = metaOf(e);
       const reasoning = firstSecond(signShort(m.images[0]!.scene), signShort(m.images[1]!.scene));
-      const r = pairItem(rng, rng.pick(PAIR_SAFETY_QUESTIONS), noPrompt, m.truth, reasoning);
+      const r = pairItem(rng, pickT(PAIR_SAFETY_QUESTIONS), noPrompt, m.truth, reasoning);
       return { id, concept, images: e.images, ...r };
     }
   }
 }
 
 /** Items 0..n-1. */
-export function generateInstructCorpus(seed: Seed, n: number, imageSize = 32): InstructItem[] {
+export function generateInstructCorpus(seed: Seed, n: number, imageSize = 32, version: InstructVersion = 2): InstructItem[] {
   const out: InstructItem[] = [];
-  for (let i = 0; i < n; i++) out.push(generateInstructItem(seed, i, imageSize));
+  for (let i = 0; i < n; i++) out.push(generateInstructItem(seed, i, imageSize, version));
   return out;
 }

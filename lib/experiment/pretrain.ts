@@ -4,7 +4,7 @@
 // or a pair — never a judge task's own prompt and never an item of a suite split. Trains the
 // byte-level BPE tokenizer, builds the model from a preset, and makes the base an "off-the-shelf"
 // judge that judge training then sharpens.
-import { generateInstructCorpus, type InstructItem } from '../data/instruct.js';
+import { generateInstructCorpus, type InstructItem, type InstructVersion } from '../data/instruct.js';
 import { generateExamples, IN_DISTRIBUTION_TASKS, OOD_TASKS, type SuiteTask } from '../data/suite.js';
 import type { Seed } from '../data/rng.js';
 import { promptWithContinuation } from '../judge/encode.js';
@@ -36,6 +36,8 @@ export interface PretrainOptions {
    * newly trained tokenizer: a second stage on a revised corpus. `model` and `vocabSize` are ignored.
    */
   init?: string;
+  /** Instruction corpus version (lib/data/instruct.ts). Default 2. */
+  corpusVersion?: InstructVersion;
   /** Image side of the generated corpus (the model resizes to its own size). Default 32. */
   imageSize?: number;
   device?: Device;
@@ -92,7 +94,7 @@ export async function pretrainBase(opts: PretrainOptions = {}): Promise<Pretrain
   const batchSize = opts.batchSize ?? 32;
   const imageSize = opts.imageSize ?? 32;
   const t0 = performance.now();
-  const items = generateInstructCorpus(seed, n, imageSize);
+  const items = generateInstructCorpus(seed, n, imageSize, opts.corpusVersion ?? 2);
   const init = opts.init !== undefined ? loadCheckpoint(opts.init, { device: opts.device ?? 'cpu', skipOptimizer: true }) : undefined;
   if (init && !init.tokenizer) throw new RangeError(`pretrainBase: init checkpoint ${opts.init} has no tokenizer.json`);
   const tokenizer = init ? init.tokenizer! : trainBpe(tokenizerCorpus(seed, items), { vocabSize: opts.vocabSize ?? 1024 });
