@@ -59,6 +59,8 @@ export interface JudgeServer {
   readonly port: number;
   readonly metrics: ServeMetrics;
   readonly service: JudgeService | undefined;
+  /** Requests received so far, /health excluded (the server has read their headers). */
+  readonly requestsReceived: number;
   /** Stops accepting, finishes accepted requests, stops the worker. Idempotent. */
   close(): Promise<void>;
 }
@@ -124,6 +126,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<JudgeServer>
   const keyDigest = o.apiKey !== undefined ? digest(o.apiKey) : undefined;
   let draining = false;
   let active = 0;
+  let received = 0;
   let idleResolve: (() => void) | null = null;
 
   function needService(): JudgeService {
@@ -365,6 +368,8 @@ export async function startServer(opts: ServeOptions = {}): Promise<JudgeServer>
         in_flight: service?.inFlight ?? 0,
         max_queue: o.maxQueue,
         max_batch: o.maxBatch,
+        active_requests: active,
+        requests_received: received,
         uptime_seconds: (Date.now() - metrics.started) / 1000,
       },
     };
@@ -454,6 +459,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<JudgeServer>
 
   const server = http.createServer((req, res) => {
     active++;
+    if (!req.url?.startsWith('/health')) received++;
     res.once('close', () => {
       active--;
       if (active === 0 && idleResolve) idleResolve();
@@ -488,6 +494,9 @@ export async function startServer(opts: ServeOptions = {}): Promise<JudgeServer>
     port: addr.port,
     metrics,
     service,
+    get requestsReceived() {
+      return received;
+    },
     close(): Promise<void> {
       closing ??= (async () => {
         draining = true;
