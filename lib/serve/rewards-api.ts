@@ -48,7 +48,7 @@ export function labelValue(task: Task, label: unknown, where: string): number {
 }
 
 function taskOf(registry: TaskRegistry, name: unknown, where: string): Task {
-  if (typeof name !== 'string' || !registry.has(name)) throw new HttpError(400, `${where}: task must be one of ${registry.names().join(', ')}, got ${JSON.stringify(name)}`);
+  if (typeof name !== 'string' || !registry.has(name)) throw new HttpError(400, `${where} must be one of ${registry.names().join(', ')}, got ${JSON.stringify(name)}`);
   return registry.get(name);
 }
 
