@@ -151,6 +151,13 @@ describe('serve: bad input never takes it down', () => {
     expect(greedySamples.status).toBe(400);
     expect((await fetch(`${srv.url}/v1/nothing`)).status).toBe(404);
     expect((await fetch(`${srv.url}/v1/judge`)).status).toBe(405);
+    // A request that passes validation but fails in the model (a prompt longer than the context)
+    // fails alone: the requests batched with it are judged.
+    const long = judgeBody(f, 5, { prompt: 'a red circle and a blue square '.repeat(80) });
+    const mixed = await Promise.all([post(`${srv.url}/v1/judge`, judgeBody(f, 0)), post(`${srv.url}/v1/judge`, long), post(`${srv.url}/v1/judge`, judgeBody(f, 6))]);
+    expect(mixed.map((r) => r.status)).toEqual([200, 400, 200]);
+    expect(mixed[0]!.json.raw).toBe(expected[0]);
+    expect(mixed[2]!.json.raw).toBe(expected[6]);
     // Still serving.
     expect((await post(`${srv.url}/v1/judge`, judgeBody(f, 0))).json.raw).toBe(expected[0]);
   });
