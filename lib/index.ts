@@ -70,3 +70,9 @@ export type { PretrainOptions, PretrainResult } from './experiment/pretrain.js';
 export { writeReport, scoreTable } from './report/report.js';
 export type { ExperimentReport, MethodReport, TaskScore } from './report/report.js';
 export { lineChart, barChart } from './report/svg-chart.js';
+
+// Serving and the bridge to distributed RL engines (docs/scale-out.md).
+export { startServer } from './serve/server.js';
+export type { ServeOptions, JudgeServer } from './serve/server.js';
+export { exportForRl } from './serve/rl-export.js';
+export type { RlExportOptions, RlExportSummary, RlFormat } from './serve/rl-export.js';

@@ -185,14 +185,50 @@ program
 const data = program.command('data').description('judging data utilities');
 data
   .command('export')
-  .description('write the generated judging suite to a folder (PNG images + JSONL per split)')
+  .description('write the generated judging suite to a folder (PNG images + JSONL per split), or (--format verl|openrlhf) the suite or a JSONL folder in an RL engine\'s dataset layout')
   .requiredOption('--out <dir>', 'output folder')
   .addOption(new Option('--preset <name>', 'suite sizes').choices(['small', 'paper']).default('small'))
   .option('--seed <n>', 'suite seed', int('--seed'), 1)
   .option('--image-size <n>', 'image side in pixels (16..128)', int('--image-size'), 32)
+  .addOption(new Option('--format <name>', 'mtrl (our JSONL), or the dataset layout of verl / OpenRLHF (written to <out>/<format>/)').choices(['mtrl', 'verl', 'openrlhf']).default('mtrl'))
+  .option('--data <dir>', 'verl/openrlhf: convert this JSONL folder instead of the generated suite')
+  .option('--config <file>', 'verl/openrlhf: run config (custom tasks, inDistribution, grpo.strategy/batchSize/seed)')
+  .option('--tasks <list>', 'verl/openrlhf: only these tasks', list)
+  .option('--strategy <name>', 'verl/openrlhf: task mixing of the training stream: proportional | uniform | temperature | custom')
+  .option('--strategy-temperature <t>', 'verl/openrlhf: τ of the temperature strategy', num('--strategy-temperature'))
+  .option('--weights <list>', 'verl/openrlhf: custom task weights, e.g. safety=2,technical=1')
+  .option('--batch-size <n>', 'verl/openrlhf: prompts per batch of the training stream', int('--batch-size'))
+  .option('--steps <n>', 'verl/openrlhf: batches written (default: one pass over the training data)', int('--steps'))
+  .option('--reward-url <url>', 'verl: the mtrl-judge serve URL reward_fn.py calls (default http://127.0.0.1:8080)')
+  .option('--overwrite', 'replace files of an earlier export')
   .action(async (o) => {
+    if (o.format !== 'mtrl') {
+      const { rlExportCommand } = await import('./export-rl-command.js');
+      await rlExportCommand(o);
+      return;
+    }
     const { exportCommand } = await import('./data-command.js');
     await exportCommand(o);
+  });
+
+program
+  .command('serve')
+  .description('HTTP judge service (OpenAI-compatible chat completions, /v1/judge, /v1/rewards, OpenRLHF /get_reward, /metrics); SIGTERM finishes in-flight requests')
+  .option('--checkpoint <dir>', 'judge checkpoint folder (without one, only the reward endpoints are served)')
+  .option('--host <host>', 'interface to listen on', '127.0.0.1')
+  .option('--port <n>', 'port (0 = any free port)', int('--port'), 8080)
+  .option('--api-key <key>', 'require Authorization: Bearer <key> (default: $MTRL_API_KEY, else no key)')
+  .option('--max-batch <n>', 'most generated rows (requests × samples) per model batch', int('--max-batch'), 16)
+  .option('--max-queue <n>', 'most requests waiting; beyond it 503 + Retry-After', int('--max-queue'), 256)
+  .option('--timeout-ms <n>', 'per-request deadline in ms (0 = none); past it 504', int('--timeout-ms'), 60000)
+  .option('--max-body-mb <n>', 'largest request body in MB; beyond it 413', num('--max-body-mb'), 20)
+  .option('--max-tokens <n>', 'largest (and default) max_tokens per judgment', int('--max-tokens'), 48)
+  .option('--config <file>', 'run config whose custom tasks are served too')
+  .option('--device <device>', "'cpu' or 'cuda:N'", 'cpu')
+  .option('--quiet', 'no per-request log lines on stderr')
+  .action(async (o) => {
+    const { serveCommand } = await import('./serve-command.js');
+    await serveCommand(o);
   });
 
 program
