@@ -1,11 +1,16 @@
-// CPU token sampling, fast path: O(V) per row without sorting the vocabulary. The top-k / top-p
-// cut is found by a threshold search: one histogram of the row over 255 buckets of the scaled logit
+// CPU token sampling, fast paths. Top-k (k <= kStreamMaxK, with or without top-p / min-p) and
+// min-p without top-p run in ONE pass over the logits: the first pass (validation, max, raw exp sum)
+// also streams the candidates above a rising threshold into a small buffer (StreamSelect), and the
+// cut, the kept mass and the draw are then computed on the candidates alone (see fast_row). Every
+// other row (top-p alone, large k, penalties, no filter, greedy) takes the general path, O(V) per row
+// without sorting the vocabulary: the top-k / top-p cut is found by a threshold search: one histogram of the row over 255 buckets of the scaled logit
 // z (width 1/8, plus one bucket for the negligible tail) with counts and exact integer masses, then
 // only the bucket holding the cut is examined: sorted when small, otherwise narrowed by up to four
 // 8-bit radix levels over the order key (the last level leaves equal logits, ordered by token id).
 // Rows run in parallel (OpenMP); the per-element loops are SIMD (sampling_passes_cpu.cc).
 #include <algorithm>
 #include <array>
+#include <cmath>
 
 #include "mtrl/sampling.h"
 
@@ -106,6 +111,72 @@ Cut resolve(const Histogram& h, Mode mode, uint64_t target, const Cut* prev, con
   return cut;
 }
 
+// Top-k rows with k up to this stream through the candidate buffer; larger k take the general path.
+constexpr int64_t kStreamMaxK = 4096;
+
+// Token, both logprobs for a row whose candidates (wk.sel) hold every token that can be kept:
+// exactly the top-k set (top-k on), or a superset of the min-p set (min-p only). Applies the
+// definition's top-p / min-p / draw steps to the candidates; identical results to finish_row.
+void fast_row(const SampleRow& p, const float* x, int64_t vocab, const RowStats& rs, double raw_sum, uint64_t seed,
+              uint64_t offset, RowWork& wk, int32_t* token, float* logprob, float* raw_logprob) {
+  StreamSelect& sel = wk.sel;
+  sel.finish();
+  size_t n = sel.n;
+  const float* val = sel.val.data();
+  const int32_t* idx = sel.idx.data();
+  const float m = rs.max, inv_t = p.inv_temperature;
+  const int shift = sample_weight_shift(vocab);
+  const float two_pow_s = std::ldexp(1.0f, shift);
+  wk.q.resize(n);
+  wk.keep.assign(n, 1);
+  uint64_t* q = wk.q.data();
+  uint8_t* keep = wk.keep.data();
+  for (size_t j = 0; j < n; ++j) q[j] = sample_fixed(sampling_exp(sample_z(val[j], m, inv_t)), two_pow_s);
+  if (p.top_p < 1.0) {
+    // The candidates are the top-k set (in id order); top-p keeps the prefix of the sampling order
+    // whose mass before each token is below ceil(p * Q_k).
+    wk.order.resize(n);
+    int32_t* ord = wk.order.data();
+    uint64_t q_k = 0;
+    for (size_t j = 0; j < n; ++j) ord[j] = static_cast<int32_t>(j), q_k += q[j];
+    std::sort(ord, ord + n, [&](int32_t a, int32_t b) { return val[a] > val[b] || (val[a] == val[b] && a < b); });
+    uint64_t t = sample_top_p_threshold(p.top_p, q_k), mass = 0;
+    size_t j = 0;
+    for (; j < n && mass < t; ++j) mass += q[ord[j]];
+    for (; j < n; ++j) keep[ord[j]] = 0;
+  }
+  if (p.log_min_p > -INFINITY)
+    for (size_t j = 0; j < n; ++j)
+      if (!(sample_z(val[j], m, inv_t) >= p.log_min_p)) keep[j] = 0;
+  uint64_t q_kept = 0;
+  for (size_t j = 0; j < n; ++j) q_kept += keep[j] ? q[j] : 0;
+  uint64_t target = sample_mulhi(sample_random_bits(seed, p.row_id, offset), q_kept), cum = 0;
+  size_t pick = 0;
+  for (size_t j = 0; j < n; ++j) {
+    if (!keep[j]) continue;
+    cum += q[j];
+    pick = j;
+    if (cum > target) break;
+  }
+  int64_t tok = idx[pick];
+  *token = static_cast<int32_t>(tok);
+  *logprob = sample_logprob(sample_z(x[tok], m, inv_t), q_kept, shift);
+  *raw_logprob = static_cast<float>(static_cast<double>(x[tok]) - m - std::log(raw_sum));
+}
+
+// Whether a row streams its candidates (and sets up wk.sel when it does).
+bool setup_stream(const SampleRow& p, int64_t vocab, RowWork& wk) {
+  if (p.greedy || p.penalize) return false;
+  bool use_k = p.top_k > 0 && p.top_k <= kStreamMaxK && p.top_k < vocab;
+  bool use_min_p = p.log_min_p > -INFINITY && p.top_p >= 1.0;
+  if (!use_k && !use_min_p) return false;
+  if (!use_k && p.top_k > 0 && p.top_k < vocab) return false;  // large k with min-p: general path
+  size_t limit = use_k ? std::max<size_t>(512, 8 * static_cast<size_t>(p.top_k)) : 4096;
+  double delta = use_min_p ? static_cast<double>(p.log_min_p) / static_cast<double>(p.inv_temperature) : 0.0;
+  wk.sel.reset(use_k ? p.top_k : 0, use_min_p, delta, limit);
+  return true;
+}
+
 Cut find_cut(const SampleRow& p, const RowState& st, RowWork& wk) {
   bool need_k = p.top_k > 0 && p.top_k < st.finite;
   bool need_p = p.top_p < 1.0;
@@ -139,7 +210,15 @@ void sample_tokens(const Tensor& logits, const Tensor* history, const std::vecto
     const SampleRow& p = rows[r];
     RowState st;
     bool filters = !p.greedy && ((p.top_k > 0 && p.top_k < V) || p.top_p < 1.0);
-    if (!prepare_row(base + r * V * esz, logits.dtype, V, p, hist ? hist + r * L : nullptr, L, filters, wk, st)) {
+    const float* x = widen_row(base + r * V * esz, logits.dtype, V, wk);
+    bool stream = setup_stream(p, V, wk);
+    double raw_sum = 0.0;
+    RowStats rs = scan_row(x, V, stream ? &wk.sel : nullptr, wk, &raw_sum);
+    if (stream && !rs.bad && rs.finite > 0 && !wk.sel.overflow) {
+      fast_row(p, x, V, rs, raw_sum, seed, offset, wk, &out.tokens[r], &out.logprobs[r], &out.raw_logprobs[r]);
+      return;
+    }
+    if (!prepare_scanned_row(x, rs, raw_sum, V, p, hist ? hist + r * L : nullptr, L, filters, wk, st)) {
       out.status[r] = st.status;
       out.bad_index[r] = st.bad_index;
       return;
