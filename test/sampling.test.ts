@@ -427,6 +427,19 @@ describe('fast path vs sort-based reference', () => {
           expect(Array.from(a.logprobs)).toEqual(Array.from(b.logprobs));
           expect(Array.from(a.rawLogprobs)).toEqual(Array.from(b2.rawLogprobs));
         }
+        if (V > 16384) {
+          // A single row's first pass is split over the threads: same results as inside the batch.
+          const all = sampleTokens(x, opts);
+          for (const j of [0, 1, 4]) {
+            const one = Tensor.fromArray(rows[j]!, [1, V]);
+            const pick = <T>(v: T | T[] | undefined) => (Array.isArray(v) ? [v[j]!] : v);
+            const r = sampleTokens(one, { ...opts, temperature: pick(opts.temperature), topK: pick(opts.topK), topP: pick(opts.topP), minP: pick(opts.minP), rowIds: [j] } as SampleOptions);
+            expect(r.tokens[0]).toBe(all.tokens[j]);
+            expect(r.logprobs[0]).toBe(all.logprobs[j]);
+            expect(r.rawLogprobs[0]).toBe(all.rawLogprobs[j]);
+            one.dispose();
+          }
+        }
         checked += B;
       }
       x.dispose();

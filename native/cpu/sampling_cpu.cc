@@ -11,6 +11,11 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "mtrl/cpu_features.h"
 
 #include "mtrl/sampling.h"
 
@@ -177,6 +182,47 @@ bool setup_stream(const SampleRow& p, int64_t vocab, RowWork& wk) {
   return true;
 }
 
+// The first pass of one row split over the threads by whole segments (for B below the thread
+// count): each thread scans its segments with its own candidate buffer, the buffers are joined in
+// id order. Same segment stats and the same final candidate set as scan_row, so the same results.
+RowStats split_scan(const float* x, int64_t vocab, StreamSelect* sel, RowWork& wk, double* raw_sum) {
+  int64_t nseg = (vocab + kScanSegment - 1) / kScanSegment;
+  wk.segs.resize(static_cast<size_t>(nseg));
+  int threads = static_cast<int>(std::min<int64_t>(cpu_threads(), nseg));
+  std::vector<StreamSelect> locals(sel ? static_cast<size_t>(threads) : 0);
+#pragma omp parallel num_threads(threads)
+  {
+    int t = 0, nt = 1;
+#ifdef _OPENMP
+    t = omp_get_thread_num();
+    nt = omp_get_num_threads();
+#endif
+    int64_t s0 = nseg * t / nt, s1 = nseg * (t + 1) / nt;
+    StreamSelect* ls = nullptr;
+    if (sel) {
+      ls = &locals[static_cast<size_t>(t)];
+      ls->reset(sel->k, sel->min_p, sel->min_p_delta, sel->cap - 16);
+    }
+    if (s1 > s0) scan_range(x, s0 * kScanSegment, std::min(s1 * kScanSegment, vocab), ls, wk.segs.data() + s0);
+  }
+  if (sel) {
+    size_t total = 0;
+    for (const StreamSelect& l : locals) total += l.n;
+    if (sel->val.size() < total + 16) {
+      sel->val.resize(total + 16);
+      sel->idx.resize(total + 16);
+    }
+    sel->n = 0;
+    for (const StreamSelect& l : locals) {
+      sel->overflow = sel->overflow || l.overflow;
+      std::copy(l.val.begin(), l.val.begin() + static_cast<std::ptrdiff_t>(l.n), sel->val.begin() + static_cast<std::ptrdiff_t>(sel->n));
+      std::copy(l.idx.begin(), l.idx.begin() + static_cast<std::ptrdiff_t>(l.n), sel->idx.begin() + static_cast<std::ptrdiff_t>(sel->n));
+      sel->n += l.n;
+    }
+  }
+  return combine_segments(wk.segs.data(), nseg, raw_sum);
+}
+
 Cut find_cut(const SampleRow& p, const RowState& st, RowWork& wk) {
   bool need_k = p.top_k > 0 && p.top_k < st.finite;
   bool need_p = p.top_p < 1.0;
@@ -206,14 +252,17 @@ void sample_tokens(const Tensor& logits, const Tensor* history, const std::vecto
   size_t esz = dtype_size(logits.dtype);
   const uint8_t* base = static_cast<const uint8_t*>(logits.raw());
   const int32_t* hist = history ? history->ptr<int32_t>() : nullptr;
-  for_each_row(B, [&](int64_t r, RowWork& wk) {
+  // Fewer rows than threads: each row's first pass is split over the threads instead.
+  const bool split = B < cpu_threads() && V >= 2 * kScanSegment;
+  auto row_fn = [&](int64_t r, RowWork& wk) {
     const SampleRow& p = rows[r];
     RowState st;
     bool filters = !p.greedy && ((p.top_k > 0 && p.top_k < V) || p.top_p < 1.0);
     const float* x = widen_row(base + r * V * esz, logits.dtype, V, wk);
     bool stream = setup_stream(p, V, wk);
     double raw_sum = 0.0;
-    RowStats rs = scan_row(x, V, stream ? &wk.sel : nullptr, wk, &raw_sum);
+    StreamSelect* sel = stream ? &wk.sel : nullptr;
+    RowStats rs = split ? split_scan(x, V, sel, wk, &raw_sum) : scan_row(x, V, sel, wk, &raw_sum);
     if (stream && !rs.bad && rs.finite > 0 && !wk.sel.overflow) {
       fast_row(p, x, V, rs, raw_sum, seed, offset, wk, &out.tokens[r], &out.logprobs[r], &out.raw_logprobs[r]);
       return;
@@ -225,7 +274,13 @@ void sample_tokens(const Tensor& logits, const Tensor* history, const std::vecto
     }
     Cut cut = p.greedy ? Cut{} : find_cut(p, st, wk);
     finish_row(p, st, wk, cut, seed, offset, &out.tokens[r], &out.logprobs[r], &out.raw_logprobs[r]);
-  });
+  };
+  if (split) {
+    static thread_local RowWork wk;
+    for (int64_t r = 0; r < B; ++r) row_fn(r, wk);
+  } else {
+    for_each_row(B, row_fn);
+  }
 }
 
 }  // namespace mtrl::cpu
