@@ -198,7 +198,7 @@ export function runTorch<T = unknown>(script: string, timeoutMs = 600_000): T | 
   if (!torchAvailable()) return undefined;
   const prelude = `import torch, json, time, statistics\ntorch.set_num_threads(${benchThreads()})\n`;
   const r = spawnSync(torchPython()!.python, ['-c', prelude + script], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`torch baseline failed: ${r.stderr.slice(-2000)}`);
+  if (r.status !== 0) throw new Error(`torch baseline failed (status ${r.status}, signal ${r.signal ?? 'none'}${r.error ? `, ${r.error.message}` : ''}): ${r.stderr.slice(-2000)}`);
   const lines = r.stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]!) as T;
 }
