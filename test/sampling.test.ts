@@ -407,14 +407,11 @@ describe('fast path vs sort-based reference', () => {
       const x = rows2d(rows);
       for (let trial = 0; trial < 6; trial++) {
         const kMax = trial < 3 ? 100 : 6000;
-        const opts: SampleOptions = {
-          temperature: rows.map(() => 0.3 + 1.5 * rand()),
-          topK: rows.map(() => (rand() < 0.2 ? 0 : 1 + Math.floor(rand() * kMax))),
-          topP: rows.map(() => (rand() < 0.5 ? 1 : 0.05 + 0.95 * rand())),
-          minP: rows.map(() => (rand() < 0.5 ? 0 : 0.3 * rand())),
-          seed: Math.floor(rand() * 1e9),
-          offset: trial,
-        };
+        const temperature = rows.map(() => 0.3 + 1.5 * rand());
+        const topK = rows.map(() => (rand() < 0.2 ? 0 : 1 + Math.floor(rand() * kMax)));
+        const topP = rows.map(() => (rand() < 0.5 ? 1 : 0.05 + 0.95 * rand()));
+        const minP = rows.map(() => (rand() < 0.5 ? 0 : 0.3 * rand()));
+        const opts: SampleOptions = { temperature, topK, topP, minP, seed: Math.floor(rand() * 1e9), offset: trial };
         const b = sampleTokensSortReference(x, opts);
         for (const lvl of simdLevels) {
           if (simdLevels.indexOf(lvl) > simdLevels.indexOf(bestSimd)) continue;
@@ -432,8 +429,7 @@ describe('fast path vs sort-based reference', () => {
           const all = sampleTokens(x, opts);
           for (const j of [0, 1, 4]) {
             const one = Tensor.fromArray(rows[j]!, [1, V]);
-            const pick = <T>(v: T | T[] | undefined) => (Array.isArray(v) ? [v[j]!] : v);
-            const r = sampleTokens(one, { ...opts, temperature: pick(opts.temperature), topK: pick(opts.topK), topP: pick(opts.topP), minP: pick(opts.minP), rowIds: [j] } as SampleOptions);
+            const r = sampleTokens(one, { ...opts, temperature: temperature[j]!, topK: topK[j]!, topP: topP[j]!, minP: minP[j]!, rowIds: [j] });
             expect(r.tokens[0]).toBe(all.tokens[j]);
             expect(r.logprobs[0]).toBe(all.logprobs[j]);
             expect(r.rawLogprobs[0]).toBe(all.rawLogprobs[j]);
