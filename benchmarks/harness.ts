@@ -192,15 +192,21 @@ export function torchAvailable(): boolean {
 /**
  * Runs a Python script that uses torch and prints one JSON document on its last stdout line; returns
  * it parsed, or undefined when torch is not installed. The script gets `torch.set_num_threads` equal to
- * this machine's core count so comparisons are fair.
+ * benchThreads() (the count our OpenMP uses) so comparisons are fair.
  */
 export function runTorch<T = unknown>(script: string, timeoutMs = 600_000): T | undefined {
   if (!torchAvailable()) return undefined;
-  const prelude = `import torch, json, time, statistics\ntorch.set_num_threads(${os.cpus().length})\n`;
+  const prelude = `import torch, json, time, statistics\ntorch.set_num_threads(${benchThreads()})\n`;
   const r = spawnSync(torchPython()!.python, ['-c', prelude + script], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`torch baseline failed: ${r.stderr.slice(-2000)}`);
+  if (r.status !== 0) throw new Error(`torch baseline failed (status ${r.status}, signal ${r.signal ?? 'none'}${r.error ? `, ${r.error.message}` : ''}): ${r.stderr.slice(-2000)}`);
   const lines = r.stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]!) as T;
+}
+
+/** Threads both sides use: OMP_NUM_THREADS when set (our OpenMP reads it too), else every core. */
+export function benchThreads(): number {
+  const n = Number(process.env.OMP_NUM_THREADS);
+  return Number.isInteger(n) && n > 0 ? n : os.cpus().length;
 }
 
 /** Python helper source for timing in torch baselines: `bench(fn) -> {"p50":..,"p20":..,"p80":..}` in ms. */

@@ -387,6 +387,61 @@ describe('fast path vs sort-based reference', () => {
     }
     expect(checked).toBe(4 * (64 + 32 + 16 + 8));
   });
+  it('one-pass top-k / min-p path: identical tokens and both logprobs to the sort reference (ties, -inf, every SIMD level)', () => {
+    // Rows without penalties take the streaming path for top-k <= 4096 and for min-p without top-p.
+    // Coarsely quantised logits give long runs of equal values at the cut (id tie-break), masked
+    // tokens are never candidates, V > 8192 spans several scan segments.
+    let checked = 0;
+    for (const [B, V] of [
+      [24, 257],
+      [12, 9000],
+      [6, 40000],
+    ] as const) {
+      const rows = Array.from({ length: B }, (_, b) => {
+        const kind = (['flat', 'peaked', 'gumbel'] as const)[b % 3]!;
+        const r = makeRow(kind, V);
+        if (b % 4 === 1) for (let i = 0; i < V; i++) r[i] = Math.round(r[i]! * 2) / 2; // ties
+        if (b % 5 === 2) for (let i = 0; i < V; i += 3) r[i] = -Infinity; // masked tokens
+        return r;
+      });
+      const x = rows2d(rows);
+      for (let trial = 0; trial < 6; trial++) {
+        const kMax = trial < 3 ? 100 : 6000;
+        const temperature = rows.map(() => 0.3 + 1.5 * rand());
+        const topK = rows.map(() => (rand() < 0.2 ? 0 : 1 + Math.floor(rand() * kMax)));
+        const topP = rows.map(() => (rand() < 0.5 ? 1 : 0.05 + 0.95 * rand()));
+        const minP = rows.map(() => (rand() < 0.5 ? 0 : 0.3 * rand()));
+        const opts: SampleOptions = { temperature, topK, topP, minP, seed: Math.floor(rand() * 1e9), offset: trial };
+        const b = sampleTokensSortReference(x, opts);
+        for (const lvl of simdLevels) {
+          if (simdLevels.indexOf(lvl) > simdLevels.indexOf(bestSimd)) continue;
+          native().setSimdLevel(lvl);
+          const a = sampleTokens(x, opts);
+          native().setSimdLevel(bestSimd);
+          const b2 = lvl === bestSimd ? b : (native().setSimdLevel(lvl), sampleTokensSortReference(x, opts));
+          native().setSimdLevel(bestSimd);
+          expect(Array.from(a.tokens), `${lvl} B=${B} V=${V} trial ${trial}`).toEqual(Array.from(b.tokens));
+          expect(Array.from(a.logprobs)).toEqual(Array.from(b.logprobs));
+          expect(Array.from(a.rawLogprobs)).toEqual(Array.from(b2.rawLogprobs));
+        }
+        if (V > 16384) {
+          // A single row's first pass is split over the threads: same results as inside the batch.
+          const all = sampleTokens(x, opts);
+          for (const j of [0, 1, 4]) {
+            const one = Tensor.fromArray(rows[j]!, [1, V]);
+            const r = sampleTokens(one, { ...opts, temperature: temperature[j]!, topK: topK[j]!, topP: topP[j]!, minP: minP[j]!, rowIds: [j] });
+            expect(r.tokens[0]).toBe(all.tokens[j]);
+            expect(r.logprobs[0]).toBe(all.logprobs[j]);
+            expect(r.rawLogprobs[0]).toBe(all.rawLogprobs[j]);
+            one.dispose();
+          }
+        }
+        checked += B;
+      }
+      x.dispose();
+    }
+    expect(checked).toBe(6 * (24 + 12 + 6));
+  });
 });
 
 // ---------------------------------------------------------------------------------------------

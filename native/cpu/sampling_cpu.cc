@@ -1,11 +1,21 @@
-// CPU token sampling, fast path: O(V) per row without sorting the vocabulary. The top-k / top-p
-// cut is found by a threshold search: one histogram of the row over 255 buckets of the scaled logit
+// CPU token sampling, fast paths. Top-k (k <= kStreamMaxK, with or without top-p / min-p) and
+// min-p without top-p run in ONE pass over the logits: the first pass (validation, max, raw exp sum)
+// also streams the candidates above a rising threshold into a small buffer (StreamSelect), and the
+// cut, the kept mass and the draw are then computed on the candidates alone (see fast_row). Every
+// other row (top-p alone, large k, penalties, no filter, greedy) takes the general path, O(V) per row
+// without sorting the vocabulary: the top-k / top-p cut is found by a threshold search: one histogram of the row over 255 buckets of the scaled logit
 // z (width 1/8, plus one bucket for the negligible tail) with counts and exact integer masses, then
 // only the bucket holding the cut is examined: sorted when small, otherwise narrowed by up to four
 // 8-bit radix levels over the order key (the last level leaves equal logits, ordered by token id).
 // Rows run in parallel (OpenMP); the per-element loops are SIMD (sampling_passes_cpu.cc).
 #include <algorithm>
 #include <array>
+#include <cmath>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "mtrl/cpu_features.h"
 
 #include "mtrl/sampling.h"
 
@@ -106,6 +116,113 @@ Cut resolve(const Histogram& h, Mode mode, uint64_t target, const Cut* prev, con
   return cut;
 }
 
+// Top-k rows with k up to this stream through the candidate buffer; larger k take the general path.
+constexpr int64_t kStreamMaxK = 4096;
+
+// Token, both logprobs for a row whose candidates (wk.sel) hold every token that can be kept:
+// exactly the top-k set (top-k on), or a superset of the min-p set (min-p only). Applies the
+// definition's top-p / min-p / draw steps to the candidates; identical results to finish_row.
+void fast_row(const SampleRow& p, const float* x, int64_t vocab, const RowStats& rs, double raw_sum, uint64_t seed,
+              uint64_t offset, RowWork& wk, int32_t* token, float* logprob, float* raw_logprob) {
+  StreamSelect& sel = wk.sel;
+  sel.finish();
+  size_t n = sel.n;
+  const float* val = sel.val.data();
+  const int32_t* idx = sel.idx.data();
+  const float m = rs.max, inv_t = p.inv_temperature;
+  const int shift = sample_weight_shift(vocab);
+  const float two_pow_s = std::ldexp(1.0f, shift);
+  wk.q.resize(n);
+  wk.keep.assign(n, 1);
+  uint64_t* q = wk.q.data();
+  uint8_t* keep = wk.keep.data();
+  for (size_t j = 0; j < n; ++j) q[j] = sample_fixed(sampling_exp(sample_z(val[j], m, inv_t)), two_pow_s);
+  if (p.top_p < 1.0) {
+    // The candidates are the top-k set (in id order); top-p keeps the prefix of the sampling order
+    // whose mass before each token is below ceil(p * Q_k).
+    wk.order.resize(n);
+    int32_t* ord = wk.order.data();
+    uint64_t q_k = 0;
+    for (size_t j = 0; j < n; ++j) ord[j] = static_cast<int32_t>(j), q_k += q[j];
+    std::sort(ord, ord + n, [&](int32_t a, int32_t b) { return val[a] > val[b] || (val[a] == val[b] && a < b); });
+    uint64_t t = sample_top_p_threshold(p.top_p, q_k), mass = 0;
+    size_t j = 0;
+    for (; j < n && mass < t; ++j) mass += q[ord[j]];
+    for (; j < n; ++j) keep[ord[j]] = 0;
+  }
+  if (p.log_min_p > -INFINITY)
+    for (size_t j = 0; j < n; ++j)
+      if (!(sample_z(val[j], m, inv_t) >= p.log_min_p)) keep[j] = 0;
+  uint64_t q_kept = 0;
+  for (size_t j = 0; j < n; ++j) q_kept += keep[j] ? q[j] : 0;
+  uint64_t target = sample_mulhi(sample_random_bits(seed, p.row_id, offset), q_kept), cum = 0;
+  size_t pick = 0;
+  for (size_t j = 0; j < n; ++j) {
+    if (!keep[j]) continue;
+    cum += q[j];
+    pick = j;
+    if (cum > target) break;
+  }
+  int64_t tok = idx[pick];
+  *token = static_cast<int32_t>(tok);
+  *logprob = sample_logprob(sample_z(x[tok], m, inv_t), q_kept, shift);
+  *raw_logprob = static_cast<float>(static_cast<double>(x[tok]) - m - std::log(raw_sum));
+}
+
+// Whether a row streams its candidates (and sets up wk.sel when it does).
+bool setup_stream(const SampleRow& p, int64_t vocab, RowWork& wk) {
+  if (p.greedy || p.penalize) return false;
+  bool use_k = p.top_k > 0 && p.top_k <= kStreamMaxK && p.top_k < vocab;
+  bool use_min_p = p.log_min_p > -INFINITY && p.top_p >= 1.0;
+  if (!use_k && !use_min_p) return false;
+  if (!use_k && p.top_k > 0 && p.top_k < vocab) return false;  // large k with min-p: general path
+  size_t limit = use_k ? std::max<size_t>(512, 8 * static_cast<size_t>(p.top_k)) : 4096;
+  double delta = use_min_p ? static_cast<double>(p.log_min_p) / static_cast<double>(p.inv_temperature) : 0.0;
+  wk.sel.reset(use_k ? p.top_k : 0, use_min_p, delta, limit);
+  return true;
+}
+
+// The first pass of one row split over the threads by whole segments (for B below the thread
+// count): each thread scans its segments with its own candidate buffer, the buffers are joined in
+// id order. Same segment stats and the same final candidate set as scan_row, so the same results.
+RowStats split_scan(const float* x, int64_t vocab, StreamSelect* sel, RowWork& wk, double* raw_sum) {
+  int64_t nseg = (vocab + kScanSegment - 1) / kScanSegment;
+  wk.segs.resize(static_cast<size_t>(nseg));
+  int threads = static_cast<int>(std::min<int64_t>(cpu_threads(), nseg));
+  std::vector<StreamSelect> locals(sel ? static_cast<size_t>(threads) : 0);
+#pragma omp parallel num_threads(threads)
+  {
+    int t = 0, nt = 1;
+#ifdef _OPENMP
+    t = omp_get_thread_num();
+    nt = omp_get_num_threads();
+#endif
+    int64_t s0 = nseg * t / nt, s1 = nseg * (t + 1) / nt;
+    StreamSelect* ls = nullptr;
+    if (sel) {
+      ls = &locals[static_cast<size_t>(t)];
+      ls->reset(sel->k, sel->min_p, sel->min_p_delta, sel->cap - 16);
+    }
+    if (s1 > s0) scan_range(x, s0 * kScanSegment, std::min(s1 * kScanSegment, vocab), ls, wk.segs.data() + s0);
+  }
+  if (sel) {
+    size_t total = 0;
+    for (const StreamSelect& l : locals) total += l.n;
+    if (sel->val.size() < total + 16) {
+      sel->val.resize(total + 16);
+      sel->idx.resize(total + 16);
+    }
+    sel->n = 0;
+    for (const StreamSelect& l : locals) {
+      sel->overflow = sel->overflow || l.overflow;
+      std::copy(l.val.begin(), l.val.begin() + static_cast<std::ptrdiff_t>(l.n), sel->val.begin() + static_cast<std::ptrdiff_t>(sel->n));
+      std::copy(l.idx.begin(), l.idx.begin() + static_cast<std::ptrdiff_t>(l.n), sel->idx.begin() + static_cast<std::ptrdiff_t>(sel->n));
+      sel->n += l.n;
+    }
+  }
+  return combine_segments(wk.segs.data(), nseg, raw_sum);
+}
+
 Cut find_cut(const SampleRow& p, const RowState& st, RowWork& wk) {
   bool need_k = p.top_k > 0 && p.top_k < st.finite;
   bool need_p = p.top_p < 1.0;
@@ -135,18 +252,35 @@ void sample_tokens(const Tensor& logits, const Tensor* history, const std::vecto
   size_t esz = dtype_size(logits.dtype);
   const uint8_t* base = static_cast<const uint8_t*>(logits.raw());
   const int32_t* hist = history ? history->ptr<int32_t>() : nullptr;
-  for_each_row(B, [&](int64_t r, RowWork& wk) {
+  // Fewer rows than threads: each row's first pass is split over the threads instead.
+  const bool split = B < cpu_threads() && V >= 2 * kScanSegment;
+  auto row_fn = [&](int64_t r, RowWork& wk) {
     const SampleRow& p = rows[r];
     RowState st;
     bool filters = !p.greedy && ((p.top_k > 0 && p.top_k < V) || p.top_p < 1.0);
-    if (!prepare_row(base + r * V * esz, logits.dtype, V, p, hist ? hist + r * L : nullptr, L, filters, wk, st)) {
+    const float* x = widen_row(base + r * V * esz, logits.dtype, V, wk);
+    bool stream = setup_stream(p, V, wk);
+    double raw_sum = 0.0;
+    StreamSelect* sel = stream ? &wk.sel : nullptr;
+    RowStats rs = split ? split_scan(x, V, sel, wk, &raw_sum) : scan_row(x, V, sel, wk, &raw_sum);
+    if (stream && !rs.bad && rs.finite > 0 && !wk.sel.overflow) {
+      fast_row(p, x, V, rs, raw_sum, seed, offset, wk, &out.tokens[r], &out.logprobs[r], &out.raw_logprobs[r]);
+      return;
+    }
+    if (!prepare_scanned_row(x, rs, raw_sum, V, p, hist ? hist + r * L : nullptr, L, filters, wk, st)) {
       out.status[r] = st.status;
       out.bad_index[r] = st.bad_index;
       return;
     }
     Cut cut = p.greedy ? Cut{} : find_cut(p, st, wk);
     finish_row(p, st, wk, cut, seed, offset, &out.tokens[r], &out.logprobs[r], &out.raw_logprobs[r]);
-  });
+  };
+  if (split) {
+    static thread_local RowWork wk;
+    for (int64_t r = 0; r < B; ++r) row_fn(r, wk);
+  } else {
+    for_each_row(B, row_fn);
+  }
 }
 
 }  // namespace mtrl::cpu

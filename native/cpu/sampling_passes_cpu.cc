@@ -68,6 +68,44 @@ int64_t find_token_scalar(const float* y, const float* w, int64_t lo, int64_t n,
   return n;
 }
 
+
+// First pass over a row: per fixed segment, the max, the finite count, NaN/+inf, and the sum of
+// exp(x - running max) (the running max is taken per block of 256 and the sum rescaled in double
+// when it grows), plus streaming candidates (x > sel->tau).
+constexpr int64_t kScanBlock = 256;
+
+void scan_scalar(const float* x, int64_t lo, int64_t hi, StreamSelect* sel, SegStat* segs) {
+  int64_t si = 0;
+  for (int64_t s0 = lo; s0 < hi; s0 += kScanSegment, ++si) {
+    int64_t s1 = s0 + kScanSegment < hi ? s0 + kScanSegment : hi;
+    SegStat st;
+    float M = -INFINITY;
+    double acc = 0.0;
+    for (int64_t b0 = s0; b0 < s1; b0 += kScanBlock) {
+      int64_t b1 = b0 + kScanBlock < s1 ? b0 + kScanBlock : s1;
+      float bm = -INFINITY;
+      for (int64_t i = b0; i < b1; ++i) {
+        float v = x[i];
+        if (!(v < INFINITY)) st.bad = true;
+        if (v > -INFINITY) ++st.finite;
+        if (v > bm) bm = v;
+      }
+      if (bm > M) {
+        if (M > -INFINITY) acc *= std::exp(static_cast<double>(M) - static_cast<double>(bm));
+        M = bm;
+        if (sel && sel->min_p) sel->on_max(M);
+      }
+      for (int64_t i = b0; i < b1; ++i) {
+        acc += sampling_exp(sample_z(x[i], M, 1.0f));
+        if (sel && x[i] > sel->tau) sel->push(x + i, i, 1u);
+      }
+    }
+    st.max = M;
+    st.sum = acc;
+    segs[si] = st;
+  }
+}
+
 #if MTRL_X86
 // ---- AVX-512 --------------------------------------------------------------------------------------
 MTRL_TARGET_AVX512 inline __m512 exp16(__m512 z) {
@@ -153,6 +191,67 @@ MTRL_TARGET_AVX512 uint64_t weights_pass_avx512(const float* y, int64_t n, float
     }
   }
   return static_cast<uint64_t>(_mm512_reduce_add_epi64(q));
+}
+
+
+MTRL_TARGET_AVX512 void scan_avx512(const float* x, int64_t lo, int64_t hi, StreamSelect* sel, SegStat* segs) {
+  const __m512 ninf = _mm512_set1_ps(-INFINITY), pinf = _mm512_set1_ps(INFINITY), one = _mm512_set1_ps(1.0f);
+  int64_t si = 0;
+  for (int64_t s0 = lo; s0 < hi; s0 += kScanSegment, ++si) {
+    int64_t s1 = s0 + kScanSegment < hi ? s0 + kScanSegment : hi;
+    float M = -INFINITY;
+    __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
+    __mmask16 bad = 0;
+    int64_t fin = 0;
+    for (int64_t b0 = s0; b0 < s1; b0 += kScanBlock) {
+      int64_t b1 = b0 + kScanBlock < s1 ? b0 + kScanBlock : s1;
+      __m512 bm = ninf;
+      for (int64_t i = b0; i < b1; i += 16) {
+        __m512 v = _mm512_mask_loadu_ps(ninf, tail_mask(b1 - i), x + i);
+        bad |= _mm512_cmp_ps_mask(v, pinf, _CMP_NLT_UQ);
+        fin += __builtin_popcount(_mm512_cmp_ps_mask(v, ninf, _CMP_GT_OQ));
+        bm = _mm512_max_ps(bm, v);
+      }
+      float bmax = _mm512_reduce_max_ps(bm);
+      if (bmax > M) {
+        if (M > -INFINITY) {
+          __m512d f = _mm512_set1_pd(std::exp(static_cast<double>(M) - static_cast<double>(bmax)));
+          a0 = _mm512_mul_pd(a0, f);
+          a1 = _mm512_mul_pd(a1, f);
+        }
+        M = bmax;
+        if (sel && sel->min_p) sel->on_max(M);
+      }
+      const __m512 vm = _mm512_set1_ps(M);
+      __m512 vt = _mm512_set1_ps(sel ? sel->tau : INFINITY);
+      for (int64_t i = b0; i < b1; i += 16) {
+        __m512 v = _mm512_mask_loadu_ps(ninf, tail_mask(b1 - i), x + i);
+        __mmask16 f = _mm512_cmp_ps_mask(v, ninf, _CMP_GT_OQ);
+        __m512 e = exp16(z16(v, f, vm, one));
+        a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(e, 1)));
+        if (sel) {
+          __mmask16 c = _mm512_cmp_ps_mask(v, vt, _CMP_GT_OQ);
+          if (c) {
+            // Compress-store the passing lanes (value and id) at the end of the buffer.
+            __m512i ids = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int32_t>(i)),
+                                           _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+            _mm512_mask_compressstoreu_ps(sel->val.data() + sel->n, c, v);
+            _mm512_mask_compressstoreu_epi32(sel->idx.data() + sel->n, c, ids);
+            sel->n += static_cast<size_t>(__builtin_popcount(c));
+            if (sel->n + 16 > sel->cap) sel->compact();
+            vt = _mm512_set1_ps(sel->tau);
+          }
+        }
+      }
+    }
+    SegStat st;
+    st.max = M;
+    st.sum = _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+    st.finite = fin;
+    st.bad = bad != 0;
+    segs[si] = st;
+  }
 }
 
 // Lanes of y[i..i+16) in the kept set.
@@ -297,6 +396,74 @@ MTRL_TARGET_AVX2 uint64_t weights_pass_avx2(const float* y, int64_t n, float m, 
   return hsum_u64(q) + weights_pass_scalar(y + i, n - i, m, inv_t, two_pow_s, w + i, bucket ? bucket + i : nullptr);
 }
 
+
+MTRL_TARGET_AVX2 inline __m256 load8_tail(const float* x, int64_t i, int64_t end) {
+  if (i + 8 <= end) return _mm256_loadu_ps(x + i);
+  alignas(32) float t[8];
+  for (int j = 0; j < 8; ++j) t[j] = i + j < end ? x[i + j] : -INFINITY;
+  return _mm256_load_ps(t);
+}
+
+MTRL_TARGET_AVX2 void scan_avx2(const float* x, int64_t lo, int64_t hi, StreamSelect* sel, SegStat* segs) {
+  const __m256 ninf = _mm256_set1_ps(-INFINITY), pinf = _mm256_set1_ps(INFINITY), one = _mm256_set1_ps(1.0f);
+  int64_t si = 0;
+  for (int64_t s0 = lo; s0 < hi; s0 += kScanSegment, ++si) {
+    int64_t s1 = s0 + kScanSegment < hi ? s0 + kScanSegment : hi;
+    float M = -INFINITY;
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+    __m256 bad = _mm256_setzero_ps();
+    int64_t fin = 0;
+    for (int64_t b0 = s0; b0 < s1; b0 += kScanBlock) {
+      int64_t b1 = b0 + kScanBlock < s1 ? b0 + kScanBlock : s1;
+      __m256 bm = ninf;
+      for (int64_t i = b0; i < b1; i += 8) {
+        __m256 v = load8_tail(x, i, b1);
+        bad = _mm256_or_ps(bad, _mm256_cmp_ps(v, pinf, _CMP_NLT_UQ));
+        fin += __builtin_popcount(_mm256_movemask_ps(_mm256_cmp_ps(v, ninf, _CMP_GT_OQ)));
+        bm = _mm256_max_ps(bm, v);
+      }
+      alignas(32) float t8[8];
+      _mm256_store_ps(t8, bm);
+      float bmax = -INFINITY;
+      for (float v : t8) bmax = v > bmax ? v : bmax;
+      if (bmax > M) {
+        if (M > -INFINITY) {
+          __m256d f = _mm256_set1_pd(std::exp(static_cast<double>(M) - static_cast<double>(bmax)));
+          a0 = _mm256_mul_pd(a0, f);
+          a1 = _mm256_mul_pd(a1, f);
+        }
+        M = bmax;
+        if (sel && sel->min_p) sel->on_max(M);
+      }
+      const __m256 vm = _mm256_set1_ps(M);
+      __m256 vt = _mm256_set1_ps(sel ? sel->tau : INFINITY);
+      for (int64_t i = b0; i < b1; i += 8) {
+        __m256 v = load8_tail(x, i, b1);
+        __m256 e = exp8(z8(v, _mm256_cmp_ps(v, ninf, _CMP_GT_OQ), vm, one));
+        a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+        if (sel) {
+          int c = _mm256_movemask_ps(_mm256_cmp_ps(v, vt, _CMP_GT_OQ));
+          if (c) {
+            alignas(32) float t[8];
+            _mm256_store_ps(t, v);
+            sel->push(t, i, static_cast<uint32_t>(c));
+            vt = _mm256_set1_ps(sel->tau);
+          }
+        }
+      }
+    }
+    SegStat st;
+    st.max = M;
+    alignas(32) double d[4];
+    _mm256_store_pd(d, _mm256_add_pd(a0, a1));
+    st.sum = (d[0] + d[1]) + (d[2] + d[3]);
+    st.finite = fin;
+    st.bad = _mm256_movemask_ps(bad) != 0;
+    segs[si] = st;
+  }
+}
+
 // The kept-set loops compiled for AVX2 (the compiler vectorises the predicate and conversion).
 MTRL_TARGET_AVX2 uint64_t kept_mass_avx2(const float* y, const float* w, int64_t n, const KeptSet& k) {
   uint64_t q = 0;
@@ -360,6 +527,26 @@ int64_t find_token(const float* y, const float* w, int64_t n, const KeptSet& k, 
   if (lvl == SimdLevel::AVX2) return find_token_avx2(y, w, n, k, target);
 #endif
   return find_token_scalar(y, w, 0, n, k, target, 0);
+}
+
+void scan_range(const float* x, int64_t lo, int64_t hi, StreamSelect* sel, SegStat* segs) {
+  MTRL_SAMPLING_DISPATCH(scan, x, lo, hi, sel, segs);
+}
+
+RowStats combine_segments(const SegStat* segs, int64_t nseg, double* raw_sum) {
+  RowStats r;
+  for (int64_t i = 0; i < nseg; ++i) {
+    r.bad = r.bad || segs[i].bad;
+    r.finite += segs[i].finite;
+    if (segs[i].max > r.max) r.max = segs[i].max;
+  }
+  r.max = r.max + 0.0f;  // -0 -> +0: which zero a SIMD max returns for a +-0 tie depends on the level
+  double sum = 0.0;
+  if (r.max > -INFINITY && r.max < INFINITY)
+    for (int64_t i = 0; i < nseg; ++i)
+      if (segs[i].max > -INFINITY) sum += segs[i].sum * std::exp(static_cast<double>(segs[i].max) - static_cast<double>(r.max));
+  *raw_sum = sum;
+  return r;
 }
 
 }  // namespace mtrl::cpu::sampling_detail

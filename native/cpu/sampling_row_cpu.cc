@@ -14,20 +14,33 @@
 
 namespace mtrl::cpu::sampling_detail {
 
+const float* widen_row(const void* row, DType dtype, int64_t vocab, RowWork& wk) {
+  if (dtype != DType::BF16) return static_cast<const float*>(row);
+  wk.xf.resize(static_cast<size_t>(vocab));
+  const uint16_t* h = static_cast<const uint16_t*>(row);
+  for (int64_t i = 0; i < vocab; ++i) wk.xf[i] = bf16_to_f32(h[i]);
+  return wk.xf.data();
+}
+
+RowStats scan_row(const float* x, int64_t vocab, StreamSelect* sel, RowWork& wk, double* raw_sum) {
+  int64_t nseg = (vocab + kScanSegment - 1) / kScanSegment;
+  wk.segs.resize(static_cast<size_t>(nseg));
+  scan_range(x, 0, vocab, sel, wk.segs.data());
+  return combine_segments(wk.segs.data(), nseg, raw_sum);
+}
+
 bool prepare_row(const void* row, DType dtype, int64_t vocab, const SampleRow& p, const int32_t* history, int64_t hist_len,
                  bool buckets, RowWork& wk, RowState& st) {
+  const float* x = widen_row(row, dtype, vocab, wk);
+  double raw_sum = 0.0;
+  RowStats rs = scan_row(x, vocab, nullptr, wk, &raw_sum);
+  return prepare_scanned_row(x, rs, raw_sum, vocab, p, history, hist_len, buckets, wk, st);
+}
+
+bool prepare_scanned_row(const float* x, const RowStats& rs, double raw_sum, int64_t vocab, const SampleRow& p,
+                         const int32_t* history, int64_t hist_len, bool buckets, RowWork& wk, RowState& st) {
   st = RowState{};
   st.vocab = vocab;
-  const float* x;
-  if (dtype == DType::BF16) {
-    wk.xf.resize(static_cast<size_t>(vocab));
-    const uint16_t* h = static_cast<const uint16_t*>(row);
-    for (int64_t i = 0; i < vocab; ++i) wk.xf[i] = bf16_to_f32(h[i]);
-    x = wk.xf.data();
-  } else {
-    x = static_cast<const float*>(row);
-  }
-  RowStats rs = row_stats(x, vocab);
   if (rs.bad) {
     for (int64_t i = 0; i < vocab; ++i) {
       if (std::isnan(x[i]) || x[i] == INFINITY) {
@@ -43,7 +56,7 @@ bool prepare_row(const void* row, DType dtype, int64_t vocab, const SampleRow& p
   }
   st.x = x;
   st.mraw = rs.max;
-  st.raw_sum = exp_sum(x, vocab, rs.max);
+  st.raw_sum = raw_sum;
   st.y = x;
   st.m = rs.max;
   st.finite = rs.finite;

@@ -255,10 +255,53 @@ uint64_t kept_mass(const float* y, const float* w, int64_t n, const KeptSet& k);
 // Lowest kept i whose inclusive prefix sum of sample_fixed(w) exceeds target (n if none).
 int64_t find_token(const float* y, const float* w, int64_t n, const KeptSet& k, uint64_t target);
 
+// ---- First pass over a row (stats, raw exp sum, streaming candidates) ------------------------------
+// The raw sum is accumulated per fixed segment of kScanSegment tokens (relative to a running block
+// max, rescaled in double when it grows) and the segments are combined in order, so the result
+// depends only on the row and the SIMD level, never on how rows or segments are split over threads.
+constexpr int64_t kScanSegment = 8192;
+struct SegStat {
+  float max = -INFINITY;
+  double sum = 0.0;  // sum of exp(x - max) over the segment
+  int64_t finite = 0;
+  bool bad = false;
+};
+// Candidate set built while streaming a row: entries (value, id) in id order with value > tau.
+// Top-k (k > 0): the buffer is cut back to the first k entries of the sampling order whenever it
+// fills, and tau becomes the k-th value (later equal values lose the id tie-break). Min-p (without
+// top-p): tau also rises with the running max to a conservative bound of m + log(minP) * T.
+// `overflow` means the buffer could not be cut back (the caller then takes the general path).
+struct StreamSelect {
+  int64_t k = 0;
+  bool min_p = false;
+  double min_p_delta = 0.0;  // log(minP) / invT (<= 0)
+  float tau = -INFINITY;        // candidates: value > tau (max of the top-k and min-p bounds)
+  float tau_min_p = -INFINITY;  // the min-p bound alone (entries equal to the k-th value stay)
+  size_t cap = 0, n = 0;
+  bool overflow = false;
+  std::vector<float> val;
+  std::vector<int32_t> idx;
+  void reset(int64_t k_, bool min_p_, double delta, size_t cap_);
+  // Appends lanes of mask (lane j = token base + j, value v[j]); compacts when nearly full.
+  void push(const float* v, int64_t base, uint32_t mask);
+  void on_max(float running_max);  // min-p: raise tau
+  void compact();                  // top-k selection and/or tau filter
+  void finish();                   // final top-k cut (exactly min(k, #candidates) entries)
+};
+// Scans x[lo, hi) (lo a multiple of kScanSegment), writing one SegStat per segment; sel may be null.
+void scan_range(const float* x, int64_t lo, int64_t hi, StreamSelect* sel, SegStat* segs);
+// Combines segment stats in order: max, finite, bad and sum of exp(x - max) over the row.
+RowStats combine_segments(const SegStat* segs, int64_t nseg, double* raw_sum);
+
 struct RowWork {  // per-thread scratch, grown to the vocabulary size and reused across calls
   std::vector<float> xf, y, w;
   std::vector<uint8_t> bucket;
   std::vector<int32_t> list, tokens;
+  std::vector<SegStat> segs;
+  StreamSelect sel;
+  std::vector<int32_t> order;
+  std::vector<uint64_t> q;
+  std::vector<uint8_t> keep;
 };
 
 struct RowState {
@@ -288,6 +331,13 @@ struct Cut {
 // Definition steps x -> y -> m (and w, q, buckets when not greedy). False (status set) for a bad row.
 bool prepare_row(const void* row, DType dtype, int64_t vocab, const SampleRow& p, const int32_t* history, int64_t hist_len,
                  bool buckets, RowWork& wk, RowState& st);
+// bf16 rows widened into wk.xf; f32 rows returned as they are.
+const float* widen_row(const void* row, DType dtype, int64_t vocab, RowWork& wk);
+// The first pass (scan_range + combine_segments) over a whole row on this thread.
+RowStats scan_row(const float* x, int64_t vocab, StreamSelect* sel, RowWork& wk, double* raw_sum);
+// prepare_row after the first pass (x widened, rs / raw_sum from scan_row or a split scan).
+bool prepare_scanned_row(const float* x, const RowStats& rs, double raw_sum, int64_t vocab, const SampleRow& p,
+                         const int32_t* history, int64_t hist_len, bool buckets, RowWork& wk, RowState& st);
 // Draws the token from the kept set and computes both logprobs.
 void finish_row(const SampleRow& p, const RowState& st, const RowWork& wk, const Cut& cut, uint64_t seed, uint64_t offset,
                 int32_t* token, float* logprob, float* raw_logprob);
