@@ -45,7 +45,7 @@ file(GLOB _emu_shim CONFIGURE_DEPENDS "${CMAKE_SOURCE_DIR}/native/cuda_emu/*.h")
 set_source_files_properties(${_emu_sources} PROPERTIES OBJECT_DEPENDS "${_emu_shim}")
 
 # -ffp-contract=off: no FMA contraction the CUDA code did not write (nvcc's __f*_rn intrinsics are exact).
-set(_emu_flags -O2 -ffp-contract=off -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas)
+set(_emu_flags -O2 -ffp-contract=off -Wall -Wextra -Wno-unused-parameter)
 
 # CPU kernels: shared by both runners, not instrumented (the CPU code has its own tests).
 add_library(mtrl_emu_cpu OBJECT ${_emu_cpu})
