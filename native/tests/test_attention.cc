@@ -268,7 +268,7 @@ MTRL_TEST(test_attention, cuda_forward_backward_match_cpu) {
   require_cuda();
   for (DType dt : {DType::F32, DType::BF16}) {
     for (const Shape& c : kShapes) cuda_vs_cpu(c, dt);
-    cuda_vs_cpu(Shape{1, 40, 70, 2, 1, 256, false, {}, {50}}, dt);
+    cuda_vs_cpu(Shape{1, 40, 70, 2, 1, 256, false, {50}, {}}, dt);  // D = 256 (16-key tiles), kv length 50 < Sk
   }
 }
 
