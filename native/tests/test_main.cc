@@ -1,4 +1,5 @@
-// Entry point of the native test runner. Usage: mtrl_native_tests [--filter GROUP] [--list]
+// Entry point of the native test runner. Usage: mtrl_native_tests [--filter GROUP] [--name PREFIX] [--list]
+// (--name keeps the tests whose name starts with PREFIX, e.g. `--name cuda` for the CUDA-vs-CPU tests).
 // Prints one line per test and a closing "N passed, N failed, N skipped" line.
 #include <chrono>
 #include <cstdio>
@@ -80,9 +81,11 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 int main(int argc, char** argv) {
   using namespace mtrl::test;
   const char* filter = nullptr;
+  const char* prefix = nullptr;
   bool list = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--filter") && i + 1 < argc) filter = argv[++i];
+    else if (!std::strcmp(argv[i], "--name") && i + 1 < argc) prefix = argv[++i];
     else if (!std::strcmp(argv[i], "--list")) list = true;
   }
   const char* seed_env = std::getenv("MTRL_TEST_SEED");
@@ -91,6 +94,7 @@ int main(int argc, char** argv) {
   int passed = 0, failed = 0, skipped = 0;
   for (auto& c : registry()) {
     if (filter && c.group != filter) continue;
+    if (prefix && c.name.rfind(prefix, 0) != 0) continue;
     if (list) {
       std::cout << c.group << "." << c.name << "\n";
       continue;

@@ -33,6 +33,14 @@ void note(const std::string& msg);  // printed under the test's name (max errors
 std::mt19937_64& rng();
 std::vector<float> random_floats(size_t n, float lo = -1.0f, float hi = 1.0f);
 
+// True in the emulated CUDA build (native/cuda_emu: the .cu kernels run on the CPU through HIP-CPU,
+// cuda:0 is the emulator). The emulator is slow, so the CUDA-vs-CPU tests use smaller shapes there.
+#ifdef MTRL_CUDA_EMULATED
+constexpr bool kEmulatedCuda = true;
+#else
+constexpr bool kEmulatedCuda = false;
+#endif
+
 // True (and the device) when a CUDA device can run kernels; else the reason to skip.
 bool cuda_ready(std::string* reason);
 inline void require_cuda() {

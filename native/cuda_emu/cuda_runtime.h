@@ -1,0 +1,3 @@
+// Emulated build: see mtrl_cuda_emu.h.
+#pragma once
+#include "mtrl_cuda_emu.h"
