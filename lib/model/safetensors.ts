@@ -5,7 +5,6 @@
 // tensors must tile the data exactly (sorted by offset, no gaps, no overlaps, no trailing bytes).
 // Files come from anywhere, so parsing trusts nothing: every rule is checked and every violation is a
 // SafetensorsError naming the file, the tensor and the problem. docs/formats.md has the details.
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { type AtomicWriteOptions, littleEndianBytes, readRegularFileSync, writeFileAtomicSync } from './atomic-file.js';
 
