@@ -51,7 +51,7 @@ describe('run config', () => {
     expect(() => parseRunConfig({ grpo: { batchSize: 1e9 } })).toThrow(/grpo\.batchSize/);
     expect(() => parseRunConfig({ sft: { batchSize: 1e9 } })).toThrow(/sft\.batchSize/);
     expect(() => parseRunConfig({ evaluation: { batchSize: 1e9 } })).toThrow(/evaluation\.batchSize/);
-    expect(() => resolveGrpoConfig({ batchSize: 1e9 })).toThrow(/config\.batchSize must be an integer in \[1, 65536\], got 1000000000/);
+    expect(() => resolveGrpoConfig({ batchSize: 1e9 })).toThrow(/config\.batchSize must be an integer ≥ 1 and ≤ 65536, got 1000000000/);
     expect(parseRunConfig({ grpo: { batchSize: 65_536 } }).grpo.batchSize).toBe(65_536);
   });
 });

@@ -110,7 +110,7 @@ export function resolveGrpoConfig(partial: Partial<GrpoConfig> = {}): GrpoConfig
   for (const k of Object.keys(partial)) if (!known.has(k)) throw new TypeError(`GrpoTrainer: unknown config field "${k}" (known: ${[...known].join(', ')})`);
   const c = { ...GRPO_DEFAULTS, ...partial } as GrpoConfig;
   const posInt = (f: keyof GrpoConfig, min = 1, max = Number.MAX_SAFE_INTEGER) =>
-    check(Number.isInteger(c[f]) && (c[f] as number) >= min && (c[f] as number) <= max, f, max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer in [${min}, ${max}]`, c[f]);
+    check(Number.isInteger(c[f]) && (c[f] as number) >= min && (c[f] as number) <= max, f, max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer ≥ ${min} and ≤ ${max}`, c[f]);
   // Size fields are bounded so a typo (batchSize: 1e9) fails here, not in an allocation later.
   posInt('maxSteps', 1, 10_000_000);
   posInt('batchSize', 1, 65_536);
