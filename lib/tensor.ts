@@ -250,6 +250,8 @@ export class Tensor {
 
   /** True when both tensors view the same storage (e.g. after reshape). */
   sharesStorageWith(other: Tensor): boolean {
+    if (!(other instanceof Tensor))
+      throw new TypeError(`Tensor.sharesStorageWith: other must be a Tensor, got ${other === null ? 'null' : typeof other === 'object' ? (other as object).constructor?.name ?? 'object' : typeof other}`);
     return this.handle.sameStorage(other.handle);
   }
 

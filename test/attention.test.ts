@@ -566,6 +566,18 @@ describe(`attentionDecode (seed ${SEED})`, () => {
     expect((kCache.toArray() as Float32Array).every((x) => x === 0)).toBe(true);
     expect(() => attentionDecode(q, kCache, vCache, { cacheLengths: keep(Tensor.fromArray([0, 0], [2])), kNew, vNew: kNew })).toThrow(TypeError);
   });
+
+  it('kCache and vCache that share storage are refused before anything is written', () => {
+    const cache = keep(Tensor.zeros([2, 4, 1, 16]));
+    const lengths = keep(Tensor.fromArray(new Int32Array([0, 0]), [2]));
+    const kNew = keep(Tensor.full([2, 1, 1, 16], 1));
+    const q = keep(Tensor.full([2, 1, 2, 16], 1));
+    expect(() => attentionDecode(q, cache, cache, { cacheLengths: lengths, kNew, vNew: kNew })).toThrow(/kCache and vCache share storage/);
+    const view = keep(cache.reshape([2, 4, 1, 16]));
+    expect(() => attentionDecode(q, cache, view, { cacheLengths: lengths, kNew, vNew: kNew })).toThrow(/share storage/);
+    expect(Array.from(lengths.toArray())).toEqual([0, 0]);
+    expect((cache.toArray() as Float32Array).every((x) => x === 0)).toBe(true);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -202,6 +202,159 @@ describe('crash safety', () => {
   });
 });
 
+describe('two crashes in a row never roll the checkpoint back', () => {
+  // Crash points of the save protocol (each stage the hook reports, for the first and the last file).
+  const POINTS: [CheckpointSaveStage, string | undefined][] = [
+    ['tmp-created', undefined],
+    ['file-partial', 'model.safetensors'],
+    ['file-written', 'trainer_state.json'],
+    ['manifest-written', undefined],
+    ['old-moved', undefined],
+    ['committed', undefined],
+    ['cleaned', undefined],
+  ];
+  const committedAt = (s: CheckpointSaveStage) => s === 'committed' || s === 'cleaned';
+  const label = ([s, d]: [CheckpointSaveStage, string | undefined]) => (d ? `${s}(${d})` : s);
+
+  /**
+   * Saves `step` over `dir` and simulates `kill -9` at `point`: the whole parent folder is copied at
+   * that instant, the save is aborted, and the copy replaces the parent — exactly what the disk holds
+   * after a crash there (the in-process rollback never runs).
+   */
+  function crashSave(dir: string, step: number, point: [CheckpointSaveStage, string | undefined]) {
+    const parent = path.dirname(dir);
+    const snap = `${parent}-snap`;
+    const crash = new Error('simulated kill -9');
+    expect(() =>
+      saveCheckpointFolder(dir, makeCheckpoint(step), {
+        onStage: (s, d) => {
+          if (s === point[0] && (point[1] === undefined || d === point[1])) {
+            fs.cpSync(parent, snap, { recursive: true });
+            throw crash;
+          }
+        },
+      }),
+    ).toThrow(crash);
+    fs.rmSync(parent, { recursive: true, force: true });
+    fs.renameSync(snap, parent);
+  }
+
+  it('every pair of crash points (7 × 7): the newest committed version loads, recovery and the next save clean up', () => {
+    const failures: string[] = [];
+    for (const p1 of POINTS)
+      for (const p2 of POINTS) {
+        const parent = fs.mkdtempSync(path.join(tmp, 'pair-'));
+        const dir = path.join(parent, 'ckpt');
+        saveCheckpointFolder(dir, makeCheckpoint(1));
+        crashSave(dir, 2, p1);
+        crashSave(dir, 3, p2);
+        const want = committedAt(p2[0]) ? 3 : committedAt(p1[0]) ? 2 : 1;
+        const got = loadCheckpointFolder(dir).json<{ step: number }>('trainer_state.json').step;
+        if (got !== want) failures.push(`${label(p1)} then ${label(p2)}: loaded step ${got}, want ${want}`);
+        // Repair leaves exactly the newest version at `dir` and nothing else.
+        recoverCheckpointFolder(dir);
+        const left = fs.readdirSync(parent).filter((n) => !n.startsWith('ckpt.tmp-'));
+        if (left.join() !== 'ckpt') failures.push(`${label(p1)} then ${label(p2)}: after recovery the folder holds ${left.join(', ')}`);
+        expect(loadCheckpointFolder(dir).recovered).toBe(false);
+        expectStep(dir, want);
+        saveCheckpointFolder(dir, makeCheckpoint(4));
+        expectStep(dir, 4);
+        expect(fs.readdirSync(parent)).toEqual(['ckpt']);
+        fs.rmSync(parent, { recursive: true, force: true });
+      }
+    expect(failures).toEqual([]);
+  });
+
+  it('the manifest carries a sequence number that grows with every save; recovery ignores folder names', () => {
+    const parent = fs.mkdtempSync(path.join(tmp, 'seq-'));
+    const dir = path.join(parent, 'ckpt');
+    expect(saveCheckpointFolder(dir, makeCheckpoint(1)).sequence).toBe(1);
+    expect(saveCheckpointFolder(dir, makeCheckpoint(2)).sequence).toBe(2);
+    // Two complete previous versions beside a missing `dir`, the older one with the name that sorts first.
+    fs.cpSync(dir, path.join(parent, 'keep-2'), { recursive: true });
+    saveCheckpointFolder(dir, makeCheckpoint(3));
+    fs.renameSync(dir, path.join(parent, 'ckpt.old-zzzz')); // sequence 3
+    fs.renameSync(path.join(parent, 'keep-2'), path.join(parent, 'ckpt.old-aaaa')); // sequence 2
+    const ck = loadCheckpointFolder(dir);
+    expect(ck.recovered).toBe(true);
+    expect(ck.manifest.sequence).toBe(3);
+    expectStep(dir, 3);
+    expect(recoverCheckpointFolder(dir)).toBe(true);
+    expect(fs.readdirSync(parent)).toEqual(['ckpt']);
+    // A half-deleted `.old-` folder (manifest left, a file gone) is never chosen, even with a larger sequence.
+    const next = saveCheckpointFolder(dir, makeCheckpoint(5));
+    expect(next.sequence).toBe(4);
+    fs.cpSync(dir, path.join(parent, 'ckpt.old-torn'), { recursive: true });
+    const m = JSON.parse(fs.readFileSync(path.join(parent, 'ckpt.old-torn', MANIFEST_NAME), 'utf8'));
+    fs.writeFileSync(path.join(parent, 'ckpt.old-torn', MANIFEST_NAME), JSON.stringify({ ...m, sequence: 99 }));
+    fs.rmSync(path.join(parent, 'ckpt.old-torn', 'model.safetensors'));
+    fs.renameSync(dir, path.join(parent, 'ckpt.old-b'));
+    expectStep(dir, 5);
+    expect(loadCheckpointFolder(dir).manifest.sequence).toBe(4);
+  });
+
+  /** Saves `step` over `dir` in a child process that SIGKILLs itself at `point`. */
+  function killDuringSave(dir: string, step: number, point: [CheckpointSaveStage, string | undefined]) {
+    const lib = pathToFileURL(path.resolve('lib/model/checkpoint-files.ts')).href;
+    const script = path.join(tmp, `kill-${step}-${process.hrtime.bigint()}.ts`);
+    const [stage, detail] = point;
+    fs.writeFileSync(
+      script,
+      `import { saveCheckpointFolder } from ${JSON.stringify(lib)};\n` +
+        `const big = new Float32Array(1 << 18).fill(${step});\n` +
+        `saveCheckpointFolder(${JSON.stringify(dir)}, { 'model.safetensors': { w: { dtype: 'f32', shape: [big.length], data: big } }, 'trainer_state.json': { step: ${step} } }, {\n` +
+        `  onStage: (s, d) => { if (s === ${JSON.stringify(stage)} && (${JSON.stringify(detail ?? null)} === null || d === ${JSON.stringify(detail ?? null)})) process.kill(process.pid, 'SIGKILL'); },\n});\n`,
+    );
+    const res = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: process.cwd(), encoding: 'utf8' });
+    expect(res.signal, res.stderr).toBe('SIGKILL');
+  }
+
+  // Real kill -9 of a child process, twice in a row at the same stage, plus the pair the fault probe
+  // reported (crash after commit, then between the renames: version 1 used to come back).
+  const KILLS: [[CheckpointSaveStage, string | undefined], [CheckpointSaveStage, string | undefined]][] = [
+    ...POINTS.filter(([s]) => s !== 'cleaned').map((p) => [p, p] as [typeof p, typeof p]),
+    [['committed', undefined], ['old-moved', undefined]],
+    [['old-moved', undefined], ['committed', undefined]],
+  ];
+  it('kill -9 twice in a row at each stage of the save protocol loads the newest complete version', () => {
+    for (const [p1, p2] of KILLS) {
+      const parent = fs.mkdtempSync(path.join(tmp, 'kill2-'));
+      const dir = path.join(parent, 'ckpt');
+      saveCheckpointFolder(dir, { 'trainer_state.json': { step: 1 } });
+      killDuringSave(dir, 2, p1);
+      killDuringSave(dir, 3, p2);
+      const want = committedAt(p2[0]) ? 3 : committedAt(p1[0]) ? 2 : 1;
+      const ck = loadCheckpointFolder(dir);
+      expect(ck.json<{ step: number }>('trainer_state.json').step, `${label(p1)} then ${label(p2)}`).toBe(want);
+      if (want > 1) expect(ck.safetensors('model.safetensors').tensors.w!.data[0]).toBe(want);
+      saveCheckpointFolder(dir, { 'trainer_state.json': { step: 4 } });
+      expect(fs.readdirSync(parent)).toEqual(['ckpt']);
+      fs.rmSync(parent, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
+describe('files that are not regular files', () => {
+  it.runIf(process.platform !== 'win32')('model.safetensors as a symlink to /dev/zero or as a FIFO is refused at once', () => {
+    for (const kind of ['dev-zero', 'fifo'] as const) {
+      const dir = path.join(tmp, `special-${kind}`);
+      saveCheckpointFolder(dir, makeCheckpoint(40));
+      const file = path.join(dir, 'model.safetensors');
+      fs.rmSync(file);
+      if (kind === 'dev-zero') fs.symlinkSync('/dev/zero', file);
+      else expect(spawnSync('mkfifo', [file]).status).toBe(0);
+      const t0 = performance.now();
+      const want = kind === 'dev-zero' ? /'model\.safetensors' is a character device, expected a regular file/ : /'model\.safetensors' is a FIFO \(named pipe\), expected a regular file/;
+      expect(() => loadCheckpointFolder(dir)).toThrow(want);
+      expect(performance.now() - t0).toBeLessThan(1000);
+      // The folder is damaged, so a crash-recovery pass must not treat it as complete either.
+      fs.renameSync(dir, `${dir}.old-x`);
+      expect(() => loadCheckpointFolder(dir)).toThrow(/does not exist/);
+      fs.rmSync(`${dir}.old-x`, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('missing, incomplete and corrupt checkpoints', () => {
   function fresh(name: string): string {
     const dir = path.join(tmp, 'bad', name);

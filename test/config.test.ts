@@ -1,7 +1,11 @@
 // The run-config schema stays in step with the trainers: every trainer option (with its default) is
 // accepted, unknown fields and bad values are rejected with the field's path.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseRunConfig } from '../lib/cli/config.js';
+import { ConfigError, loadRunConfig, parseRunConfig } from '../lib/cli/config.js';
+import { resolveGrpoConfig } from '../lib/rl/grpo-config.js';
 import { GRPO_DEFAULTS } from '../lib/rl/grpo-config.js';
 import { SFT_DEFAULTS } from '../lib/rl/sft-trainer.js';
 
@@ -24,5 +28,30 @@ describe('run config', () => {
     expect(() => parseRunConfig({ grpo: { numGeneration: 8 } })).toThrow(/grpo.*numGeneration/);
     expect(() => parseRunConfig({ sft: { target: 'both' } })).toThrow(/sft\.target/);
     expect(() => parseRunConfig({ data: { imageSize: 8 } })).toThrow(/data\.imageSize/);
+  });
+
+  it('a null or non-object config file is refused, not read as the defaults', () => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'mtrl-cfg-'));
+    try {
+      for (const [name, text] of [['null.json', 'null'], ['list.json', '[1]'], ['empty.yaml', ''], ['num.yaml', '3']] as const) {
+        fs.writeFileSync(path.join(d, name), text);
+        expect(() => loadRunConfig(path.join(d, name))).toThrow(/invalid config .*: the file must hold an object of settings/);
+      }
+      expect(() => parseRunConfig(null)).toThrow(ConfigError);
+      if (process.platform !== 'win32') {
+        fs.symlinkSync('/dev/zero', path.join(d, 'zero.json'));
+        expect(() => loadRunConfig(path.join(d, 'zero.json'))).toThrow(/cannot read config .*character device/);
+      }
+    } finally {
+      fs.rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  it('size fields have upper bounds (batchSize: 1e9 is an error naming the field)', () => {
+    expect(() => parseRunConfig({ grpo: { batchSize: 1e9 } })).toThrow(/grpo\.batchSize/);
+    expect(() => parseRunConfig({ sft: { batchSize: 1e9 } })).toThrow(/sft\.batchSize/);
+    expect(() => parseRunConfig({ evaluation: { batchSize: 1e9 } })).toThrow(/evaluation\.batchSize/);
+    expect(() => resolveGrpoConfig({ batchSize: 1e9 })).toThrow(/config\.batchSize must be an integer ≥ 1 and ≤ 65536, got 1000000000/);
+    expect(parseRunConfig({ grpo: { batchSize: 65_536 } }).grpo.batchSize).toBe(65_536);
   });
 });

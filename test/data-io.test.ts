@@ -227,6 +227,7 @@ describe('bad input', () => {
   it('missing or malformed fields, duplicate ids', async () => {
     await expectDatasetError(await fixture('no-images', [good({ images: [] })]), 'E_FIELD', 1, /"images" must be a non-empty array/);
     await expectDatasetError(await fixture('img-num', [good({ images: [3] })]), 'E_FIELD', 1, /images\[0\]/);
+    await expectDatasetError(await fixture('img-10000', [good({ images: Array.from({ length: 10_000 }, () => 'a.png') })]), 'E_FIELD', 1, /"images" has 10000 entries; a record may have at most 64/);
     await expectDatasetError(await fixture('one-pair', [good({ task: 'pair-safety', format: 'pairwise', label: 0 })]), 'E_FIELD', 1, /at least 2 images/);
     await expectDatasetError(await fixture('no-id', [good({ id: '' })]), 'E_FIELD', 1, /"id"/);
     await expectDatasetError(await fixture('bad-split', [good({ split: 'dev' })]), 'E_FIELD', 1, /"split" must be one of/);

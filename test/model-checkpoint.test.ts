@@ -14,6 +14,9 @@ import { JudgeModel } from '../lib/model/judge-model.js';
 import { AdamW } from '../lib/model/optimizer.js';
 import { readSafetensors, writeSafetensors } from '../lib/model/safetensors.js';
 import { saveCheckpointFolder } from '../lib/model/checkpoint-files.js';
+import { memoryStats, Tensor } from '../lib/tensor.js';
+
+const liveTensors = () => memoryStats().find((s) => s.device === 'cpu')!.liveTensors;
 
 // See model-train.test.ts: OpenMP must not spin on this shared 2-core machine.
 process.env.OMP_WAIT_POLICY ??= 'passive';
@@ -135,6 +138,51 @@ describe('checkpoints', () => {
     expect(() => loadCheckpoint(dir)).toThrow(/corrupt|manifest/);
     expect(() => loadCheckpoint(path.join(tmp, 'missing'))).toThrow();
     m.dispose();
+  });
+
+  it('a config.json that does not fit the weights or the tokenizer is refused before the model is allocated', () => {
+    const m = new JudgeModel(cfg, { seed: 4 });
+    const dir = path.join(tmp, 'hostile-config');
+    saveCheckpoint(dir, { model: m, tokenizer });
+    const files = (over: Record<string, unknown>) => ({
+      'model.safetensors': { tensors: readSafetensors(path.join(dir, 'model.safetensors')).tensors },
+      'config.json': { ...cfg, ...over },
+      'tokenizer.json': tokenizer.toJSON(),
+    });
+    // Beyond the per-field bound: refused by validation.
+    saveCheckpointFolder(path.join(tmp, 'layers-1e6'), files({ nLayers: 1e6 }));
+    const t0 = performance.now();
+    expect(() => loadCheckpoint(path.join(tmp, 'layers-1e6'))).toThrow(/config\.nLayers must be an integer in \[1, 1024\], got 1000000/);
+    // Within the bounds but far more than the file holds: refused before allocating.
+    saveCheckpointFolder(path.join(tmp, 'layers-1000'), files({ nLayers: 1000 }));
+    expect(() => loadCheckpoint(path.join(tmp, 'layers-1000'))).toThrow(/describes a model of \d+ parameters but .*model\.safetensors holds only \d+ weights/);
+    expect(performance.now() - t0).toBeLessThan(2000);
+    // A config whose vocabulary is smaller than the tokenizer's.
+    const small = { vocabSize: tokenizer.vocabSize - 10 };
+    const w = readSafetensors(path.join(dir, 'model.safetensors')).tensors;
+    const e = w['embed.weight']!;
+    w['embed.weight'] = { dtype: 'f32', shape: [small.vocabSize, e.shape[1]!], data: (e.data as Float32Array).slice(0, small.vocabSize * e.shape[1]!) };
+    saveCheckpointFolder(path.join(tmp, 'small-vocab'), { 'model.safetensors': { tensors: w }, 'config.json': { ...cfg, ...small }, 'tokenizer.json': tokenizer.toJSON() });
+    expect(() => loadCheckpoint(path.join(tmp, 'small-vocab'))).toThrow(new RegExp(`tokenizer\\.json has ${tokenizer.vocabSize} ids but config\\.json says vocabSize is ${small.vocabSize}`));
+    m.dispose();
+  });
+
+  it('a failed allocation frees the parameters already allocated', () => {
+    // A config that passes validation but whose last tensor cannot be created: the constructor throws
+    // and everything allocated before is disposed (the live tensor count is back where it started).
+    const before = liveTensors();
+    const orig = Tensor.randn;
+    let calls = 0;
+    Tensor.randn = ((...args: Parameters<typeof Tensor.randn>) => {
+      if (++calls === 6) throw new RangeError('simulated out of memory');
+      return orig.apply(Tensor, args);
+    }) as typeof Tensor.randn;
+    try {
+      expect(() => new JudgeModel(cfg, { seed: 5 })).toThrow('simulated out of memory');
+    } finally {
+      Tensor.randn = orig;
+    }
+    expect(liveTensors()).toBe(before);
   });
 
   it('a model config is validated on load and a mismatched optimizer is refused on save', () => {

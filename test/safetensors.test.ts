@@ -193,6 +193,14 @@ describe('hostile files', () => {
     ['gap at the start', build({ a: { dtype: 'U8', shape: [1], data_offsets: [3, 4] } }, f4), /gap of 3 bytes before tensor 'a' at offset 0/],
     ['trailing bytes', build({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, new Uint8Array(7)), /3 trailing bytes after the last tensor/],
     ['data but no tensors', build({}, new Uint8Array(2)), /2 trailing bytes/],
+    [
+      'duplicate tensor key (the last would silently win)',
+      build('{"t": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "t": {"dtype": "U8", "shape": [4], "data_offsets": [0, 4]}}', f4),
+      /header has the key "t" more than once in one object/,
+    ],
+    ['duplicate key, spelled with an escape', build('{"t": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "\\u0074": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}', f4), /key "t" more than once/],
+    ['duplicate metadata key', build('{"__metadata__": {"step": "1", "step": "2"}}'), /key "step" more than once/],
+    ['duplicate field inside an entry', build('{"t": {"dtype": "F32", "dtype": "U8", "shape": [1], "data_offsets": [0, 4]}}', f4), /key "dtype" more than once/],
   ];
   for (const [what, buf, re] of cases) {
     it(`rejects: ${what}`, () => {
@@ -218,6 +226,20 @@ describe('hostile files', () => {
     );
     expect(Object.keys(f.tensors)).toEqual(['b', 'e', 'a']);
     expect(f.tensors.e!.data.length).toBe(0);
+  });
+
+  it('the same key in different objects is fine', () => {
+    const f = parseSafetensors(build('{"__metadata__": {"a": "x", "b": "[\\"{\\"]"}, "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}', f4));
+    expect(f.metadata).toEqual({ a: 'x', b: '["{"]' });
+  });
+
+  it.runIf(process.platform !== 'win32')('a FIFO or /dev/zero is refused at once', () => {
+    fs.symlinkSync('/dev/zero', path.join(tmp, 'zero.safetensors'));
+    expect(spawnSync('mkfifo', [path.join(tmp, 'fifo.safetensors')]).status).toBe(0);
+    const t0 = performance.now();
+    expect(() => readSafetensors(path.join(tmp, 'zero.safetensors'))).toThrow(/cannot read file .*is a character device, expected a regular file/);
+    expect(() => readSafetensors(path.join(tmp, 'fifo.safetensors'))).toThrow(/cannot read file .*is a FIFO/);
+    expect(performance.now() - t0).toBeLessThan(1000);
   });
 
   it('a missing file is a SafetensorsError naming it', () => {

@@ -84,6 +84,8 @@ describe('Tensor round-trips', () => {
     const r = t.reshape([3, -1]);
     expect(r.shape).toEqual([3, 2]);
     expect(r.sharesStorageWith(t)).toBe(true);
+    expect(() => r.sharesStorageWith(null as never)).toThrow(/Tensor\.sharesStorageWith: other must be a Tensor, got null/);
+    expect(() => r.sharesStorageWith({} as never)).toThrow(/other must be a Tensor, got Object/);
     (t.data as Float32Array)[0] = 9;
     expect(r.toArray()[0]).toBe(9);
     t.dispose();

@@ -142,6 +142,54 @@ describe('Hugging Face tokenizer.json fixtures', () => {
   });
 });
 
+describe('hostile tokenizer files', () => {
+  it('a catastrophic-backtracking split regex is refused, real ones are accepted', () => {
+    const withSplit = (Regex: string) => {
+      const j = qwen2Fixture();
+      j.pre_tokenizer = { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex }, behavior: 'Isolated', invert: false }, byteLevel(false)] };
+      return j;
+    };
+    for (const bad of ['(a+)+$', '(?:\\s*x*)*', '((ab)*c)+', '(\\p{L}+)*']) {
+      const t0 = performance.now();
+      expect(() => tokenizerFromJSON(withSplit(bad), { source: 'bad.json' })).toThrow(/catastrophic backtracking/);
+      expect(performance.now() - t0).toBeLessThan(2000);
+    }
+    for (const good of [LLAMA3, QWEN2, "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+", '(a|b)+', '(\\d{1,3})+'])
+      expect(tokenizerFromJSON(withSplit(good)).vocabSize).toBeGreaterThan(256);
+  });
+
+  it('an added token that takes over a byte token id is refused; repeating its own vocabulary entry is fine', () => {
+    const j = gpt2Fixture();
+    const byteId = j.model.vocab['a']!;
+    j.added_tokens.push(added(byteId, '<|hijack|>'));
+    expect(() => tokenizerFromJSON(j, { source: 'hijack.json' })).toThrow(/added_tokens\[1\] "<\|hijack\|>" reuses id \d+, which the vocabulary gives to "a"/);
+    expect(tokenizerFromJSON(gpt2Fixture()).tokenToId('<|endoftext|>')).toBe(gpt2Fixture().model.vocab['<|endoftext|>']);
+  });
+
+  it('a sparse id of 1e9 is refused instead of making a billion-entry vocabulary', () => {
+    const j = qwen2Fixture();
+    j.added_tokens.push(added(1e9, '<|far|>'));
+    expect(() => tokenizerFromJSON(j)).toThrow(/added_tokens\[4\]\.id 1000000000 is above the largest supported id 4194303/);
+    const k = qwen2Fixture();
+    (k.model.vocab as Record<string, number>)['far'] = 1e9;
+    expect(() => tokenizerFromJSON(k)).toThrow(/model\.vocab\["far"\] has id 1000000000, above the largest supported id/);
+  });
+
+  it.runIf(process.platform !== 'win32')('loadTokenizer refuses a FIFO and /dev/zero at once', () => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'mtrl-tok-special-'));
+    try {
+      fs.symlinkSync('/dev/zero', path.join(d, 'zero.json'));
+      expect(spawnSync('mkfifo', [path.join(d, 'fifo.json')]).status).toBe(0);
+      const t0 = performance.now();
+      expect(() => loadTokenizer(path.join(d, 'zero.json'))).toThrow(/is a character device, expected a regular file/);
+      expect(() => loadTokenizer(path.join(d, 'fifo.json'))).toThrow(/is a FIFO \(named pipe\), expected a regular file/);
+      expect(performance.now() - t0).toBeLessThan(1000);
+    } finally {
+      fs.rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('regex translation (Oniguruma → JS)', () => {
   it('expands (?i:...) groups and keeps the rest', () => {
     const re = new RegExp(`^(?:${translateOnigRegex("(?i:'s|'ll)|\\p{L}+")})$`, 'u');

@@ -1,7 +1,7 @@
 // Run configuration for the CLI (`--config file.json|yaml`): one validated schema with a documented
 // default for every option. Errors name the field path and the allowed values.
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { readRegularFileSync } from '../model/atomic-file.js';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { GRPO_DEFAULTS } from '../rl/grpo-config.js';
@@ -9,14 +9,20 @@ import { SFT_DEFAULTS } from '../rl/sft-trainer.js';
 import { TaskRegistry } from '../tasks/registry.js';
 import type { TaskDefinition } from '../tasks/task.js';
 
+/**
+ * Upper bounds of the size fields: far above any useful value, low enough that a typo (batchSize:
+ * 1e9) is a config error naming the field instead of an allocation that fails minutes later.
+ */
+export const LIMITS = { steps: 10_000_000, batch: 65_536, generations: 1024, tokens: 65_536, iterations: 1000 } as const;
+
 const method = z.enum(['off-the-shelf', 'sft-single', 'sft-unified', 'rl-single', 'mt-rl']);
 
 const grpoSchema = z
   .object({
-    maxSteps: z.number().int().min(1),
-    batchSize: z.number().int().min(1),
-    numGenerations: z.number().int().min(2),
-    maxCompletionLength: z.number().int().min(1),
+    maxSteps: z.number().int().min(1).max(LIMITS.steps),
+    batchSize: z.number().int().min(1).max(LIMITS.batch),
+    numGenerations: z.number().int().min(2).max(LIMITS.generations),
+    maxCompletionLength: z.number().int().min(1).max(LIMITS.tokens),
     temperature: z.number().positive(),
     topP: z.number().gt(0).max(1),
     topK: z.number().int().min(0),
@@ -37,10 +43,10 @@ const grpoSchema = z
     klEstimator: z.enum(['k1', 'k2', 'k3']),
     importanceSamplingLevel: z.enum(['token', 'sequence']),
     scaleRewards: z.enum(['group', 'batch', 'none']),
-    numIterations: z.number().int().min(1),
-    miniBatchSize: z.number().int().min(1),
+    numIterations: z.number().int().min(1).max(LIMITS.iterations),
+    miniBatchSize: z.number().int().min(1).max(LIMITS.batch),
     dynamicSampling: z.boolean(),
-    maxResampleRounds: z.number().int().min(0),
+    maxResampleRounds: z.number().int().min(0).max(LIMITS.iterations),
     filterStd: z.number().positive(),
     strategy: z.enum(['proportional', 'uniform', 'temperature', 'adaptive']),
     strategyTemperature: z.number().positive(),
@@ -55,9 +61,9 @@ const grpoSchema = z
 
 const sftSchema = z
   .object({
-    maxSteps: z.number().int().min(1),
-    batchSize: z.number().int().min(1),
-    miniBatchSize: z.number().int().min(1),
+    maxSteps: z.number().int().min(1).max(LIMITS.steps),
+    batchSize: z.number().int().min(1).max(LIMITS.batch),
+    miniBatchSize: z.number().int().min(1).max(LIMITS.batch),
     learningRate: z.number().min(0),
     lrScheduler: z.enum(['constant', 'linear', 'cosine']),
     warmupSteps: z.number().int().min(0),
@@ -72,7 +78,7 @@ const sftSchema = z
     evalEvery: z.number().int().min(0),
     evalExamplesPerTask: z.number().int().min(0),
     earlyStoppingPatience: z.number().int().min(0),
-    maxCompletionLength: z.number().int().min(1),
+    maxCompletionLength: z.number().int().min(1).max(LIMITS.tokens),
   })
   .strict()
   .partial();
@@ -109,10 +115,10 @@ export const runConfigSchema = z
     evaluation: z
       .object({
         maxExamplesPerTask: z.number().int().min(0).default(200),
-        batchSize: z.number().int().min(1).default(32),
-        maxNewTokens: z.number().int().min(1).default(24),
+        batchSize: z.number().int().min(1).max(LIMITS.batch).default(32),
+        maxNewTokens: z.number().int().min(1).max(LIMITS.tokens).default(24),
         temperature: z.number().min(0).default(0),
-        samples: z.number().int().min(1).default(1),
+        samples: z.number().int().min(1).max(LIMITS.generations).default(1),
       })
       .strict()
       .default({ maxExamplesPerTask: 200, batchSize: 32, maxNewTokens: 24, temperature: 0, samples: 1 }),
@@ -138,7 +144,8 @@ export class ConfigError extends Error {
 
 /** Validates a plain object; throws ConfigError naming each bad field. */
 export function parseRunConfig(raw: unknown, source = '(inline)'): RunConfig {
-  const r = runConfigSchema.safeParse(raw ?? {});
+  // undefined = no config at all (defaults); null or any non-object is an error naming the root.
+  const r = runConfigSchema.safeParse(raw === undefined ? {} : raw);
   if (!r.success) throw new ConfigError(formatConfigError(r.error, source));
   return r.data;
 }
@@ -147,7 +154,7 @@ export function parseRunConfig(raw: unknown, source = '(inline)'): RunConfig {
 export function loadRunConfig(file: string): RunConfig {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readRegularFileSync(file, { maxBytes: 16 * 2 ** 20 }).toString('utf8');
   } catch (e) {
     throw new ConfigError(`cannot read config ${file}: ${(e as Error).message}`);
   }
@@ -158,6 +165,8 @@ export function loadRunConfig(file: string): RunConfig {
   } catch (e) {
     throw new ConfigError(`config ${file} is not valid ${ext === '.json' ? 'JSON' : 'YAML'}: ${(e as Error).message}`);
   }
+  if (raw === null || raw === undefined || typeof raw !== 'object' || Array.isArray(raw))
+    throw new ConfigError(`invalid config ${file}: the file must hold an object of settings, got ${raw === undefined ? 'nothing' : Array.isArray(raw) ? 'an array' : JSON.stringify(raw)}`);
   return parseRunConfig(raw, file);
 }
 

@@ -260,6 +260,13 @@ export async function main(argv = process.argv): Promise<void> {
       process.exitCode = 2;
       return;
     }
+    // Bad files (checkpoint, safetensors, tokenizer, dataset, image) are one line too, not a stack
+    // trace; MTRL_DEBUG=1 shows the stack.
+    if (e instanceof Error && !process.env.MTRL_DEBUG) {
+      console.error(`mtrl-judge: ${e.message.split('\n')[0]}`);
+      process.exitCode = 1;
+      return;
+    }
     throw e;
   }
 }

@@ -39,12 +39,47 @@ async function toRgb(pipeline: sharp.Sharp): Promise<RgbImage> {
 }
 
 /**
+ * Default bound on an input image's pixel count (width × height, read from the file header before
+ * any pixel is decoded): 8192 × 8192. Judging and training resize to at most 4096 × 4096, so larger
+ * inputs are either mistakes or decompression bombs (a 1 MB PNG can declare 16000 × 16000 pixels).
+ */
+export const DEFAULT_MAX_INPUT_PIXELS = 8192 * 8192;
+
+export interface DecodeOptions {
+  /**
+   * Refuse images with more pixels than this (sharp's `limitInputPixels`), checked from the header
+   * before decoding. Default DEFAULT_MAX_INPUT_PIXELS; must be a positive integer.
+   */
+  maxInputPixels?: number;
+}
+
+/** Checks a maxInputPixels option. */
+export function checkMaxInputPixels(v: unknown, fn: string): number {
+  if (v === undefined) return DEFAULT_MAX_INPUT_PIXELS;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1)
+    throw new RangeError(`${fn}: maxInputPixels must be a positive integer (pixels = width × height), got ${String(v)}`);
+  return v;
+}
+
+/**
  * Decodes an image file (or bytes) to 8-bit sRGB. Orientation from EXIF is applied, transparency is
  * flattened onto white, greyscale becomes RGB. With `size`, the image is resized (Lanczos) unless
- * it already has that size, so PNGs of the right size come back bit-exact.
+ * it already has that size, so PNGs of the right size come back bit-exact; a larger image is
+ * resized inside the decoding pipeline (JPEG and WebP shrink on load), so the full-size pixels of a
+ * big image are never held at once. Images over `opts.maxInputPixels` are refused before decoding.
  */
-export async function decodeImage(input: string | Uint8Array, size?: ImageSize, fit: ResizeFit = 'fill'): Promise<RgbImage> {
-  const full = await toRgb(sharp(input, { failOn: 'error' }).rotate().flatten({ background: '#ffffff' }).toColourspace('srgb').removeAlpha());
+export async function decodeImage(input: string | Uint8Array, size?: ImageSize, fit: ResizeFit = 'fill', opts: DecodeOptions = {}): Promise<RgbImage> {
+  const limitInputPixels = checkMaxInputPixels(opts.maxInputPixels, 'decodeImage');
+  const open = () => sharp(input, { failOn: 'error', limitInputPixels }).rotate().flatten({ background: '#ffffff' }).toColourspace('srgb').removeAlpha();
+  if (size) {
+    const meta = await sharp(input, { failOn: 'error', limitInputPixels }).metadata();
+    const swapped = (meta.orientation ?? 1) >= 5; // EXIF orientations 5..8 swap width and height
+    const w = swapped ? meta.height : meta.width;
+    const h = swapped ? meta.width : meta.height;
+    if (w !== undefined && h !== undefined && w * h > size.width * size.height)
+      return toRgb(open().resize(size.width, size.height, { fit, kernel: 'lanczos3', background: '#ffffff' }));
+  }
+  const full = await toRgb(open());
   if (!size || (full.width === size.width && full.height === size.height)) return full;
   return resizeImage(full, size, fit);
 }

@@ -82,6 +82,9 @@ function typeName(v: unknown): string {
   return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
 }
 
+/** Most images one dataset record may list (config.maxImages is at most 64 too). */
+export const MAX_RECORD_IMAGES = 64;
+
 /**
  * Parses and validates one line. `tasks` lists the accepted task names (and the format each must
  * use); pass undefined to accept any task name.
@@ -112,6 +115,8 @@ export function parseRecord(text: string, file: string, line: number, tasks: Tas
   if (want && want !== format) fail('E_FORMAT', `task ${task} uses format "${want}", but the record says "${format}" (id ${id})`);
   if (!Array.isArray(r.images) || r.images.length === 0) fail('E_FIELD', `"images" must be a non-empty array of relative paths, got ${typeName(r.images)} (id ${id})`);
   const images = r.images as unknown[];
+  if (images.length > MAX_RECORD_IMAGES)
+    fail('E_FIELD', `"images" has ${images.length} entries; a record may have at most ${MAX_RECORD_IMAGES} (id ${id})`);
   images.forEach((p, i) => {
     if (typeof p !== 'string' || p.length === 0) fail('E_FIELD', `"images[${i}]" must be a non-empty string path, got ${typeName(p)} (id ${id})`);
   });
@@ -212,6 +217,8 @@ export function parseCorpusRecord(text: string, file: string, line: number): Cor
   const id = r.id as string;
   if (!Array.isArray(r.images) || r.images.length === 0 || !r.images.every((p) => typeof p === 'string' && p.length > 0))
     fail('E_FIELD', `"images" must be a non-empty array of relative paths (id ${id})`);
+  if ((r.images as string[]).length > MAX_RECORD_IMAGES)
+    fail('E_FIELD', `"images" has ${(r.images as string[]).length} entries; a record may have at most ${MAX_RECORD_IMAGES} (id ${id})`);
   if (typeof r.answer !== 'string') fail('E_FIELD', `"answer" must be a string, got ${typeName(r.answer)} (id ${id})`);
   const out: CorpusRecord = { id, images: r.images as string[], answer: r.answer as string };
   if (r.question !== undefined && r.question !== null) {

@@ -3,6 +3,7 @@
 import type { RgbImage } from '../data/types.js';
 import type { Device } from '../device.js';
 import { loadCheckpoint } from '../model/checkpoint.js';
+import { numImageTokens } from '../model/config.js';
 import type { JudgeModel } from '../model/judge-model.js';
 import type { Tokenizer } from '../model/tokenizer.js';
 import { parseJudgeOutput } from '../rewards/parse.js';
@@ -50,6 +51,7 @@ export class JudgeEngine {
   readonly registry: TaskRegistry;
   readonly opts: Required<Omit<EngineOptions, 'tasks' | 'device'>>;
   #calls = 0;
+  #tokens = new WeakMap<EngineRequest, { task: string; prompt: string | undefined; ids: number[] }>();
 
   constructor(model: JudgeModel, tokenizer: Tokenizer, opts: EngineOptions = {}) {
     this.model = model;
@@ -75,17 +77,39 @@ export class JudgeEngine {
       throw new RangeError(`${where}: task "${task.name}" needs ${task.numImages} image(s), got ${Array.isArray(req.images) ? req.images.length : typeof req.images}`);
     if (task.definition.question.includes('{prompt}') && (typeof req.prompt !== 'string' || req.prompt.length === 0))
       throw new TypeError(`${where}: task "${task.name}" judges an image against a text prompt: pass prompt`);
+    if (req.prompt !== undefined && typeof req.prompt !== 'string') throw new TypeError(`${where}: prompt must be a string, got ${typeof req.prompt}`);
+    // Each request is checked against the sequence budget on its own, so an over-long one fails
+    // alone instead of failing the whole batch inside generate.
+    const c = this.model.config;
+    const imageTokens = req.images.length * numImageTokens(c);
+    const budget = c.maxSeqLen - imageTokens - this.opts.maxNewTokens;
+    // A text token is at least one character, so a prompt this long cannot fit: refuse before tokenizing.
+    const chars = (req.prompt?.length ?? 0) + task.definition.question.length;
+    if (budget < 1 || chars > 64 * c.maxSeqLen)
+      throw new RangeError(`${where}: the prompt is too long for this model (${chars} characters; at most ${Math.max(budget, 0)} text tokens fit in config.maxSeqLen ${c.maxSeqLen} after ${imageTokens} image tokens and maxNewTokens ${this.opts.maxNewTokens})`);
+    const n = this.#promptTokens(req).length;
+    if (n > budget)
+      throw new RangeError(
+        `${where}: the prompt is too long for this model: ${n} text tokens + ${imageTokens} image tokens + maxNewTokens ${this.opts.maxNewTokens} = ${n + imageTokens + this.opts.maxNewTokens} positions, config.maxSeqLen is ${c.maxSeqLen}`,
+      );
+  }
+
+  /** Prompt tokens of a request, computed once per request object (check() then run()). */
+  #promptTokens(r: EngineRequest): number[] {
+    const hit = this.#tokens.get(r);
+    if (hit && hit.task === r.task && hit.prompt === r.prompt) return hit.ids;
+    const task = this.registry.get(r.task);
+    const example = { id: 'request', task: r.task, format: task.format, images: r.images, label: 0, ...(r.prompt !== undefined ? { prompt: r.prompt } : {}) };
+    const ids = promptTokens(example, task, this.tokenizer);
+    this.#tokens.set(r, { task: r.task, prompt: r.prompt, ids });
+    return ids;
   }
 
   /** Judges a batch (one generate call). */
   run(reqs: readonly EngineRequest[]): JudgeVerdict[] {
     if (reqs.length === 0) return [];
     reqs.forEach((r, i) => this.check(r, `evaluate (request ${i})`));
-    const inputs = reqs.map((r) => {
-      const task = this.registry.get(r.task);
-      const example = { id: 'request', task: r.task, format: task.format, images: r.images, label: 0, ...(r.prompt !== undefined ? { prompt: r.prompt } : {}) };
-      return { images: r.images, tokens: promptTokens(example, task, this.tokenizer) };
-    });
+    const inputs = reqs.map((r) => ({ images: r.images, tokens: this.#promptTokens(r) }));
     const res = this.model.generate(inputs, {
       maxNewTokens: this.opts.maxNewTokens,
       eosId: this.tokenizer.eosId,

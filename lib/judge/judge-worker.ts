@@ -13,7 +13,7 @@ let engine: JudgeEngine | undefined;
 try {
   const init = workerData as Init;
   engine = JudgeEngine.load(init.dir, init.opts);
-  port.postMessage({ type: 'ready' });
+  port.postMessage({ type: 'ready', imageSize: engine.model.config.imageSize });
 } catch (e) {
   port.postMessage({ type: 'fatal', error: serializeError(e) });
 }
@@ -43,8 +43,16 @@ port.on('message', (msg: { type: 'run'; id: number; requests: EngineRequest[] } 
   try {
     const results = engine!.run(good.map((i) => msg.requests[i]!));
     good.forEach((i, j) => (outcomes[i] = { ok: true, value: results[j] }));
-    port.postMessage({ type: 'result', id: msg.id, outcomes });
-  } catch (e) {
-    port.postMessage({ type: 'error', id: msg.id, error: serializeError(e) });
+  } catch {
+    // Something check() did not foresee failed the batch: judge the requests one at a time, so
+    // only the ones that fail on their own are rejected.
+    for (const i of good) {
+      try {
+        outcomes[i] = { ok: true, value: engine!.run([msg.requests[i]!])[0] };
+      } catch (e) {
+        outcomes[i] = { ok: false, error: serializeError(e) };
+      }
+    }
   }
+  port.postMessage({ type: 'result', id: msg.id, outcomes });
 });

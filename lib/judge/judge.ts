@@ -5,7 +5,7 @@ import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { decodeImage } from '../data/images.js';
+import { checkMaxInputPixels, decodeImage } from '../data/images.js';
 import { checkRgbImage } from '../data/images.js';
 import type { RgbImage } from '../data/types.js';
 import type { EngineOptions, EngineRequest, JudgeVerdict } from './engine.js';
@@ -24,6 +24,12 @@ export interface JudgeRequest {
 export interface JudgeLoadOptions extends EngineOptions {
   /** Most requests per generate call. Default 16. */
   maxBatch?: number;
+  /**
+   * Image files or bytes with more pixels (width × height, read from the header before decoding) are
+   * refused. Default 8192 × 8192 (DEFAULT_MAX_INPUT_PIXELS); images are decoded straight to the
+   * model's imageSize.
+   */
+  maxInputPixels?: number;
 }
 
 type ErrorInfo = { name: string; message: string } | undefined;
@@ -56,10 +62,10 @@ function startWorker(workerData: unknown): Worker {
   return new Worker(boot, { eval: true, workerData });
 }
 
-async function toRgb(img: ImageInput, size: number, i: number): Promise<RgbImage> {
+async function toRgb(img: ImageInput, size: number, i: number, maxInputPixels: number): Promise<RgbImage> {
   if (typeof img === 'string' || img instanceof Uint8Array) {
     try {
-      return await decodeImage(img, { width: size, height: size });
+      return await decodeImage(img, { width: size, height: size }, 'fill', { maxInputPixels });
     } catch (e) {
       throw new TypeError(`Judge.evaluate: images[${i}] could not be decoded: ${(e as Error).message}`);
     }
@@ -76,11 +82,13 @@ export class Judge {
   #maxBatch: number;
   #closed = false;
   #imageSize: number;
+  #maxInputPixels: number;
 
-  private constructor(worker: Worker, maxBatch: number, imageSize: number) {
+  private constructor(worker: Worker, maxBatch: number, imageSize: number, maxInputPixels: number) {
     this.#worker = worker;
     this.#maxBatch = maxBatch;
     this.#imageSize = imageSize;
+    this.#maxInputPixels = maxInputPixels;
     worker.on('message', (m: WorkerReply) => {
       const batch = this.#inFlight;
       this.#inFlight = null;
@@ -96,18 +104,23 @@ export class Judge {
       }
       this.#pump();
     });
-    worker.on('error', (e) => this.#failAll(e));
+    worker.on('error', (e) => this.#failAll(new Error(`Judge: the worker thread failed: ${e.message}`)));
+    worker.on('exit', (code) => {
+      if (!this.#closed) this.#failAll(new Error(`Judge: the worker thread exited (code ${code})`));
+    });
   }
 
   /** Loads a judge checkpoint folder on a worker thread. */
   static async load(dir: string, opts: JudgeLoadOptions = {}): Promise<Judge> {
-    const { maxBatch = 16, ...engineOpts } = opts;
+    const { maxBatch = 16, maxInputPixels: maxPixels, ...engineOpts } = opts;
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new RangeError(`Judge.load: maxBatch must be an integer ≥ 1, got ${maxBatch}`);
+    const maxInputPixels = checkMaxInputPixels(maxPixels, 'Judge.load');
     const worker = startWorker({ dir, opts: engineOpts });
+    // The worker loads through loadCheckpoint (with its crash recovery) and reports the image size.
     const imageSize = await new Promise<number>((resolve, reject) => {
-      const onMsg = (m: { type: string; error?: { message: string } }) => {
+      const onMsg = (m: { type: string; imageSize?: number; error?: { message: string } }) => {
         worker.off('error', onErr);
-        if (m.type === 'ready') resolve(0);
+        if (m.type === 'ready') resolve(m.imageSize!);
         else reject(new Error(`Judge.load: ${m.error?.message ?? 'worker failed to start'}`));
       };
       const onErr = (e: Error) => reject(new Error(`Judge.load: ${e.message}`));
@@ -117,9 +130,7 @@ export class Judge {
       await worker.terminate();
       throw e;
     });
-    const { readFileSync } = await import('node:fs');
-    const cfg = JSON.parse(readFileSync(`${dir}/config.json`, 'utf8')) as { imageSize: number };
-    return new Judge(worker, maxBatch, cfg.imageSize || imageSize);
+    return new Judge(worker, maxBatch, imageSize, maxInputPixels);
   }
 
   /** Judges one request: { verdict, label, reasoning, raw, logprobs, formatOk }. */
@@ -127,7 +138,9 @@ export class Judge {
     if (this.#closed) throw new Error('Judge.evaluate: the judge was closed');
     if (!req || typeof req !== 'object' || !Array.isArray(req.images))
       throw new TypeError('Judge.evaluate: request must be { task, images: [...], prompt? }');
-    const images = await Promise.all(req.images.map((img, i) => toRgb(img, this.#imageSize, i)));
+    const images = await Promise.all(req.images.map((img, i) => toRgb(img, this.#imageSize, i, this.#maxInputPixels)));
+    // close() may have run while the images were decoding: nothing would ever answer this request.
+    if (this.#closed) throw new Error('Judge.evaluate: the judge was closed before the request was queued');
     return new Promise<JudgeVerdict>((resolve, reject) => {
       this.#queue.push({ req: { task: req.task, images, ...(req.prompt !== undefined ? { prompt: req.prompt } : {}) }, resolve, reject });
       this.#pump();

@@ -211,6 +211,9 @@ export function attentionDecode(q: Tensor, kCache: Tensor, vCache: Tensor, opts:
   const o = checkOptions(opts, fn);
   if (o.scale !== undefined && (typeof o.scale !== 'number' || !Number.isFinite(o.scale)))
     throw new RangeError(`${fn}: scale must be a finite number, got ${String(o.scale)}`);
+  // Both caches are written in place: one buffer passed as both would hold keys and values mixed.
+  if (kCache instanceof Tensor && vCache instanceof Tensor && !kCache.disposed && !vCache.disposed && kCache.sharesStorageWith(vCache))
+    throw new RangeError(`${fn}: kCache and vCache share storage; they must be two separate tensors (both are written in place)`);
   const h = attn().attentionDecode(
     handleOf(q, fn, 'q'),
     handleOf(kCache, fn, 'kCache'),

@@ -137,3 +137,57 @@ export function writeFileDurableSync(file: string, chunks: Uint8Array | readonly
     fs.closeSync(fd);
   }
 }
+
+export interface ReadRegularFileOptions {
+  /** Refuse files larger than this many bytes (checked with fstat before reading). */
+  maxBytes?: number;
+  /** The exact size the file must have (e.g. from a checkpoint manifest), checked before reading. */
+  expectedBytes?: number;
+  /** How the file is named in errors (default: the path). */
+  what?: string;
+}
+
+/**
+ * Reads a whole file, refusing anything that is not a regular file before reading a byte: a FIFO
+ * (which would block forever), a character device such as /dev/zero (endless), a socket or a folder.
+ * The file is opened with O_NONBLOCK so that opening a FIFO cannot hang either; the type and size
+ * are checked with fstat on the opened descriptor (no race with a rename between check and read),
+ * and the read stops at the size fstat reported.
+ */
+export function readRegularFileSync(file: string, opts: ReadRegularFileOptions = {}): Buffer {
+  const what = opts.what ?? `'${file}'`;
+  const flags = fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0);
+  const fd = fs.openSync(file, flags);
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) {
+      const kind = st.isDirectory()
+        ? 'a folder'
+        : st.isFIFO()
+          ? 'a FIFO (named pipe)'
+          : st.isCharacterDevice()
+            ? 'a character device'
+            : st.isBlockDevice()
+              ? 'a block device'
+              : st.isSocket()
+                ? 'a socket'
+                : 'not a regular file';
+      throw Object.assign(new Error(`${what} is ${kind}, expected a regular file`), { code: 'ENOTREG' });
+    }
+    if (opts.expectedBytes !== undefined && st.size !== opts.expectedBytes)
+      throw Object.assign(new Error(`${what} is ${st.size} bytes, expected ${opts.expectedBytes}`), { code: 'ESIZE' });
+    if (opts.maxBytes !== undefined && st.size > opts.maxBytes)
+      throw Object.assign(new Error(`${what} is ${st.size} bytes, more than the limit of ${opts.maxBytes}`), { code: 'ESIZE' });
+    const buf = Buffer.allocUnsafe(st.size);
+    let off = 0;
+    while (off < st.size) {
+      const n = fs.readSync(fd, buf, off, st.size - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    if (off !== st.size) throw Object.assign(new Error(`${what} shrank while being read (${off} of ${st.size} bytes)`), { code: 'ESIZE' });
+    return buf;
+  } finally {
+    fs.closeSync(fd);
+  }
+}

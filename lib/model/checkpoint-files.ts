@@ -1,21 +1,25 @@
 // Checkpoint folders saved and loaded as one atomic unit. A checkpoint is a flat folder of files
 // (model.safetensors, config.json, tokenizer.json, optimizer.safetensors, trainer_state.json, ...)
-// plus manifest.json listing every file with its size and sha256; the manifest is written last, so
-// a folder with a valid manifest is complete by construction.
+// plus manifest.json listing every file with its size and sha256 and the save's sequence number; the
+// manifest is written last, so a folder with a valid manifest is complete by construction.
 //
 // Save protocol (POSIX rename is atomic, but there is no portable atomic swap of two folders):
-//   1. write every file into `<dir>.tmp-<tag>` and fsync it; write manifest.json; fsync the folder;
+//   0. recover: if `<dir>` is missing, rename the newest complete `<dir>.old-*` back; delete every
+//      `.old-*` it supersedes and every `.tmp-*` (leftovers of crashed saves);
+//   1. write every file into `<dir>.tmp-<tag>` and fsync it; write manifest.json with sequence =
+//      1 + the largest sequence present; fsync the folder;
 //   2. rename the old `<dir>` aside to `<dir>.old-<tag>` (fsync the parent);
 //   3. rename `<dir>.tmp-<tag>` to `<dir>` (fsync the parent) — the commit point;
 //   4. delete `<dir>.old-<tag>`.
 // At every moment a complete checkpoint exists: before step 3 the old one (at `<dir>`, or at
-// `<dir>.old-<tag>` between steps 2 and 3), after it the new one. loadCheckpointFolder falls back
-// to the `.old-` folder when `<dir>` is missing, and the next save (or recoverCheckpointFolder)
-// renames it back. One writer per folder at a time. Layout: docs/formats.md.
+// `<dir>.old-<tag>` between steps 2 and 3), after it the new one. When `<dir>` is missing, readers
+// take the `.old-*` folder with the largest manifest sequence (never a name or mtime order), so two
+// crashes in a row cannot roll the checkpoint back to an older version. One writer per folder at a
+// time. Layout: docs/formats.md.
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fsyncDirSync, randomTag, writeFileDurableSync } from './atomic-file.js';
+import { fsyncDirSync, randomTag, readRegularFileSync, writeFileDurableSync } from './atomic-file.js';
 import { parseSafetensors, type SafetensorsFile, type SafeTensorInput, serializeSafetensors } from './safetensors.js';
 
 export const MANIFEST_NAME = 'manifest.json';
@@ -40,6 +44,12 @@ export interface CheckpointManifest {
   format: typeof CHECKPOINT_FORMAT;
   version: number;
   createdAt: string;
+  /**
+   * Save counter of this checkpoint path: 1 + the largest sequence among the folders present when
+   * it was saved. Recovery after a crash picks the largest. Absent in manifests written before it
+   * existed (read as 0).
+   */
+  sequence?: number;
   files: Record<string, ManifestFile>;
 }
 
@@ -163,12 +173,17 @@ function siblings(dir: string, kind: 'tmp' | 'old'): string[] {
   return names.filter((n) => n.startsWith(prefix)).map((n) => path.join(parent, n));
 }
 
+/** Largest manifest.json accepted (a real one is a few hundred bytes per file). */
+const MAX_MANIFEST_BYTES = 1 << 20;
+
 function readManifest(folder: string): CheckpointManifest | undefined {
   let text: string;
   try {
-    text = fs.readFileSync(path.join(folder, MANIFEST_NAME), 'utf8');
-  } catch {
-    return undefined;
+    text = readRegularFileSync(path.join(folder, MANIFEST_NAME), { maxBytes: MAX_MANIFEST_BYTES, what: MANIFEST_NAME }).toString('utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw new CheckpointError(folder, `has an unreadable ${MANIFEST_NAME}: ${(err as Error).message}`);
   }
   let m: unknown;
   try {
@@ -180,6 +195,8 @@ function readManifest(folder: string): CheckpointManifest | undefined {
     throw new CheckpointError(folder, `has a manifest.json that is not an ${CHECKPOINT_FORMAT} manifest`);
   if (typeof m.version !== 'number' || m.version > CHECKPOINT_VERSION)
     throw new CheckpointError(folder, `has manifest version ${String(m.version)}; this build reads up to ${CHECKPOINT_VERSION}`);
+  if (m.sequence !== undefined && (typeof m.sequence !== 'number' || !Number.isSafeInteger(m.sequence) || m.sequence < 0))
+    throw new CheckpointError(folder, `has a manifest sequence that is not a non-negative integer: ${JSON.stringify(m.sequence)}`);
   for (const [name, f] of Object.entries(m.files)) {
     if (!isObj(f) || typeof f.bytes !== 'number' || !Number.isSafeInteger(f.bytes) || f.bytes < 0 || typeof f.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(f.sha256))
       throw new CheckpointError(folder, `manifest entry '${name}' must be { bytes, sha256 }`);
@@ -188,30 +205,76 @@ function readManifest(folder: string): CheckpointManifest | undefined {
   return m as unknown as CheckpointManifest;
 }
 
-/** The `.old-` folder holding the previous checkpoint after a save interrupted between its renames. */
-function findRecoverable(dir: string): string | undefined {
-  for (const cand of siblings(dir, 'old').sort()) {
-    try {
-      if (readManifest(cand)) return cand;
-    } catch {
-      /* an unreadable candidate is not a checkpoint; keep looking */
-    }
+interface Candidate {
+  folder: string;
+  sequence: number;
+}
+
+/** The sequence of a complete checkpoint folder (valid manifest, every listed file present at its size), else undefined. */
+function completeSequence(folder: string): number | undefined {
+  let m: CheckpointManifest | undefined;
+  try {
+    m = readManifest(folder);
+  } catch {
+    return undefined;
   }
-  return undefined;
+  if (!m) return undefined;
+  for (const [name, info] of Object.entries(m.files)) {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(path.join(folder, name));
+    } catch {
+      return undefined;
+    }
+    if (!st.isFile() || st.size !== info.bytes) return undefined;
+  }
+  return m.sequence ?? 0;
+}
+
+/** Complete `<dir>.old-*` folders, newest (largest sequence) first; ties broken by name for determinism. */
+function oldCandidates(dir: string): Candidate[] {
+  const out: Candidate[] = [];
+  for (const folder of siblings(dir, 'old')) {
+    const sequence = completeSequence(folder);
+    if (sequence !== undefined) out.push({ folder, sequence });
+  }
+  return out.sort((x, y) => y.sequence - x.sequence || (x.folder < y.folder ? -1 : x.folder > y.folder ? 1 : 0));
+}
+
+/** The newest complete `.old-` folder: the checkpoint to read when `<dir>` is missing after a crash. */
+function findRecoverable(dir: string): string | undefined {
+  return oldCandidates(dir)[0]?.folder;
 }
 
 /**
- * Repairs the state an interrupted save can leave behind: if `dir` is missing but the previous
- * checkpoint sits in `<dir>.old-*`, it is renamed back. Returns true when something was restored.
+ * Repairs the state interrupted saves can leave behind: if `dir` is missing, the newest complete
+ * `<dir>.old-*` (largest manifest sequence) is renamed back; then every `.old-*` folder that the
+ * checkpoint at `dir` supersedes (smaller or equal sequence, or incomplete) is deleted. Returns true
+ * when a checkpoint was restored to `dir`. Run by every save; safe to call at any time while no save
+ * of this folder is running.
  */
 export function recoverCheckpointFolder(dir: string): boolean {
   const abs = path.resolve(dir);
-  if (fs.existsSync(abs)) return false;
-  const old = findRecoverable(abs);
-  if (!old) return false;
-  fs.renameSync(old, abs);
-  fsyncDirSync(path.dirname(abs));
-  return true;
+  let restored = false;
+  if (!fs.existsSync(abs)) {
+    const old = findRecoverable(abs);
+    if (!old) return false;
+    fs.renameSync(old, abs);
+    fsyncDirSync(path.dirname(abs));
+    restored = true;
+  }
+  const current = completeSequence(abs);
+  if (current === undefined) return restored; // `dir` is damaged: keep everything for a human to look at
+  let removed = false;
+  for (const folder of siblings(abs, 'old')) {
+    const seq = completeSequence(folder);
+    if (seq === undefined || seq <= current) {
+      fs.rmSync(folder, { recursive: true, force: true });
+      removed = true;
+    }
+  }
+  if (removed) fsyncDirSync(path.dirname(abs));
+  return restored;
 }
 
 /**
@@ -235,6 +298,9 @@ export function saveCheckpointFolder(dir: string, files: Record<string, Checkpoi
   // Undo an earlier interrupted save first, and drop leftovers of crashed saves (single writer).
   recoverCheckpointFolder(abs);
   for (const t of siblings(abs, 'tmp')) fs.rmSync(t, { recursive: true, force: true });
+  let sequence = completeSequence(abs) ?? 0;
+  for (const c of oldCandidates(abs)) sequence = Math.max(sequence, c.sequence);
+  sequence += 1;
 
   const tag = randomTag();
   const tmp = `${abs}.tmp-${tag}`;
@@ -249,7 +315,7 @@ export function saveCheckpointFolder(dir: string, files: Record<string, Checkpoi
       manifestFiles[name] = writeFileDurableSync(path.join(tmp, name), chunks, () => stage('file-partial', name));
       stage('file-written', name);
     }
-    const manifest: CheckpointManifest = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, createdAt: new Date().toISOString(), files: manifestFiles };
+    const manifest: CheckpointManifest = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, createdAt: new Date().toISOString(), sequence, files: manifestFiles };
     writeFileDurableSync(path.join(tmp, MANIFEST_NAME), new TextEncoder().encode(JSON.stringify(manifest, null, 2) + '\n'));
     fsyncDirSync(tmp);
     stage('manifest-written');
@@ -298,8 +364,11 @@ function parseFile(folder: string, name: string, buf: Buffer): unknown {
 /**
  * Loads and validates a checkpoint folder: the manifest must exist (else the folder is incomplete),
  * every listed file must exist with the recorded size (and sha256 unless verifyChecksums is false),
- * `.json` files are parsed and `.safetensors` files fully validated. When `dir` is missing because a
- * save was interrupted between its renames, the previous checkpoint is read from `<dir>.old-*`.
+ * `.json` files are parsed and `.safetensors` files fully validated; a listed file that is not a
+ * regular file (FIFO, device, folder) is refused before reading. When `dir` is missing because a
+ * save was interrupted between its renames, the newest complete `<dir>.old-*` (largest manifest
+ * sequence) is read instead; nothing is renamed or deleted (recoverCheckpointFolder and the next
+ * save do that).
  */
 export function loadCheckpointFolder(dir: string, opts: LoadCheckpointOptions = {}): LoadedCheckpoint {
   const fn = 'loadCheckpointFolder';
@@ -327,11 +396,13 @@ export function loadCheckpointFolder(dir: string, opts: LoadCheckpointOptions = 
     if (!info || !Object.hasOwn(manifest.files, name)) throw new CheckpointError(folder, `has no file '${name}' (has: ${listed.join(', ') || 'none'})`);
     let buf: Buffer;
     try {
-      buf = fs.readFileSync(path.join(folder, name));
+      // Type and size are checked before reading: a FIFO or /dev/zero fails at once, not after a hang.
+      buf = readRegularFileSync(path.join(folder, name), { what: `'${name}'`, expectedBytes: info.bytes });
     } catch (err) {
-      throw new CheckpointError(folder, `is corrupt: '${name}' is listed in the manifest but cannot be read (${(err as Error).message})`);
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === 'ESIZE') throw new CheckpointError(folder, `is corrupt: ${e.message.replace(/, expected (\d+)$/, ', the manifest says $1')}`);
+      throw new CheckpointError(folder, `is corrupt: '${name}' is listed in the manifest but cannot be read (${e.message})`);
     }
-    if (buf.length !== info.bytes) throw new CheckpointError(folder, `is corrupt: '${name}' is ${buf.length} bytes, the manifest says ${info.bytes}`);
     if (verify && createHash('sha256').update(buf).digest('hex') !== info.sha256)
       throw new CheckpointError(folder, `is corrupt: sha256 of '${name}' does not match the manifest`);
     out.push([name, parseFile(folder, name, buf)]);

@@ -13,7 +13,7 @@ import {
   type CheckpointManifest,
   type SaveCheckpointOptions as FolderSaveOptions,
 } from './checkpoint-files.js';
-import { validateConfig, type JudgeModelConfig } from './config.js';
+import { countParameters, validateConfig, type JudgeModelConfig } from './config.js';
 import { JudgeModel } from './judge-model.js';
 import { AdamW, type AdamWOptions, type LrSchedule } from './optimizer.js';
 import { checkTensorSpecs, type SafeTensorInput, type SafetensorsFile, type TensorSpec } from './safetensors.js';
@@ -131,6 +131,22 @@ export function loadCheckpoint(dir: string, opts: LoadCheckpointOptions = {}): L
   const folder = loadCheckpointFolder(dir, { require: [MODEL_FILE, CONFIG_FILE], verifyChecksums: opts.verifyChecksums });
   const config = validateConfig(folder.json(CONFIG_FILE), `${fn}('${folder.path}/${CONFIG_FILE}')`);
   const weights = folder.safetensors(MODEL_FILE);
+  // Check the config against the weights before allocating anything: a config.json that needs far
+  // more parameters than the file holds (nLayers: 1e6 beside a 1M-parameter file) fails here,
+  // cheaply. Within that bound the model is built and checkTensorSpecs lists every mismatch.
+  const where = `${folder.path}/${MODEL_FILE}`;
+  let fileElements = 0;
+  for (const t of Object.values(weights.tensors)) fileElements += t.shape.reduce((a, b) => a * b, 1);
+  const want = countParameters(config);
+  if (want > 2 * fileElements + 65536)
+    throw new RangeError(
+      `${fn}: ${folder.path}/${CONFIG_FILE} describes a model of ${want} parameters but ${where} holds only ${fileElements} weights: the config does not belong to these weights`,
+    );
+  const tokenizer = folder.has(TOKENIZER_FILE)
+    ? tokenizerFromJSON(folder.json(TOKENIZER_FILE), { source: `${folder.path}/${TOKENIZER_FILE}` })
+    : undefined;
+  if (tokenizer && tokenizer.vocabSize > config.vocabSize)
+    throw new RangeError(`${fn}: ${folder.path}/${TOKENIZER_FILE} has ${tokenizer.vocabSize} ids but ${CONFIG_FILE} says vocabSize is ${config.vocabSize}`);
   const model = new JudgeModel(config, { device: 'cpu' });
   try {
     checkTensorSpecs(weights, specs(model), `${folder.path}/${MODEL_FILE}`);
@@ -145,9 +161,6 @@ export function loadCheckpoint(dir: string, opts: LoadCheckpointOptions = {}): L
     model.dispose();
     throw err;
   }
-  const tokenizer = folder.has(TOKENIZER_FILE)
-    ? tokenizerFromJSON(folder.json(TOKENIZER_FILE), { source: `${folder.path}/${TOKENIZER_FILE}` })
-    : undefined;
   const trainerState = folder.has(TRAINER_STATE_FILE) ? folder.json(TRAINER_STATE_FILE) : undefined;
   const optFile: SafetensorsFile | undefined = !opts.skipOptimizer && folder.has(OPTIMIZER_FILE) ? folder.safetensors(OPTIMIZER_FILE) : undefined;
   let optimizerSteps: number | undefined;

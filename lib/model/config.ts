@@ -68,6 +68,35 @@ const INT_FIELDS = [
   'imageTokenId',
 ] as const;
 
+/**
+ * Upper bound of every integer field. They are far above anything this package trains (the "small"
+ * preset is 384 wide, 8 layers), but low enough that a hostile or mistyped config.json (nLayers: 1e6)
+ * is refused before a byte is allocated instead of allocating gigabytes and failing later.
+ */
+export const CONFIG_LIMITS: Readonly<Record<(typeof INT_FIELDS)[number], number>> = Object.freeze({
+  imageSize: 4096,
+  patchSize: 4096,
+  channels: 4,
+  visionLayers: 256,
+  visionDim: 65536,
+  visionHeads: 1024,
+  visionFF: 262144,
+  maxImages: 64,
+  dModel: 65536,
+  nLayers: 1024,
+  nHeads: 1024,
+  nKvHeads: 1024,
+  dFF: 262144,
+  vocabSize: 1 << 22,
+  maxSeqLen: 1 << 20,
+  imageTokenId: (1 << 22) - 1,
+});
+
+/** Most parameters a config may describe (2^32: 16 GiB of f32 weights). */
+export const MAX_PARAMETERS = 2 ** 32;
+/** Most elements of one weight matrix (2^31 − 1: the kernels index a tensor with 32-bit integers). */
+export const MAX_TENSOR_ELEMENTS = 2 ** 31 - 1;
+
 /** Defaults for fields a caller may leave out (the sizes themselves must be given or come from a preset). */
 const DEFAULTS: Pick<
   JudgeModelConfig,
@@ -176,7 +205,8 @@ export function validateConfig(cfg: unknown, fn = 'validateConfig'): JudgeModelC
     const v = c[k];
     if (typeof v !== 'number') throw new TypeError(`${fn}: config.${k} must be an integer, got ${v === undefined ? 'undefined' : typeof v}`);
     const min = k === 'visionLayers' || k === 'imageTokenId' ? 0 : 1;
-    if (!Number.isInteger(v) || v < min) throw new RangeError(`${fn}: config.${k} must be an integer ≥ ${min}, got ${v}`);
+    const max = CONFIG_LIMITS[k];
+    if (!Number.isInteger(v) || v < min || v > max) throw new RangeError(`${fn}: config.${k} must be an integer in [${min}, ${max}], got ${v}`);
   }
   for (const k of ['ropeBase', 'normEps', 'initStd'] as const) {
     const v = c[k];
@@ -200,6 +230,11 @@ export function validateConfig(cfg: unknown, fn = 'validateConfig'): JudgeModelC
     k.maxSeqLen > img,
     `config.maxSeqLen (${k.maxSeqLen}) must exceed the ${img} tokens of one image (imageSize/patchSize)²`,
   );
+  const vw = visionWidth(k);
+  const biggest = Math.max(k.vocabSize * k.dModel, k.dFF * k.dModel, k.nHeads * (k.dModel / k.nHeads) * k.dModel, img * vw, vw * patchDim(k), k.visionFF * vw, vw * vw);
+  need(biggest <= MAX_TENSOR_ELEMENTS, `the config's largest weight matrix has ${biggest} elements, more than the limit of ${MAX_TENSOR_ELEMENTS}`);
+  const params = countParameters(k);
+  need(params <= MAX_PARAMETERS, `the config describes ${params} parameters, more than the limit of ${MAX_PARAMETERS}`);
   // Keep only known fields so a saved config.json holds exactly the schema.
   const out = {} as Record<string, unknown>;
   for (const f of [...INT_FIELDS, 'ropeBase', 'normEps', 'initStd', 'tieEmbeddings'] as const) out[f] = c[f];

@@ -259,8 +259,75 @@ export function translateOnigRegex(pattern: string): string {
   return out;
 }
 
+/**
+ * Finds a nested unbounded quantifier — a group that contains `+`, `*` or `{n,}` and is itself
+ * repeated without bound, as in `(a+)+` or `(?:x*y*)*` — the shape that makes a backtracking regex
+ * engine take exponential time on a non-matching input. Returns the offending group's source, or
+ * undefined. Character classes and escapes are skipped; bounded repeats (`?`, `{1,3}`) are safe.
+ */
+export function nestedQuantifier(pattern: string): string | undefined {
+  const stack: { start: number; unbounded: boolean }[] = [];
+  let unboundedHere = false; // the innermost open group (or top level) has an unbounded quantifier so far
+  const quantAt = (i: number): { unbounded: boolean; len: number } | undefined => {
+    const c = pattern[i];
+    if (c === '+' || c === '*') return { unbounded: true, len: 1 };
+    if (c === '?') return { unbounded: false, len: 1 };
+    if (c === '{') {
+      const m = /^\{(\d+)(,(\d*))?\}/.exec(pattern.slice(i));
+      if (m) return { unbounded: m[2] !== undefined && m[3] === '', len: m[0].length };
+    }
+    return undefined;
+  };
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    if (c === '\\') {
+      i++;
+      if (pattern[i] === 'p' || pattern[i] === 'P') {
+        if (pattern[i + 1] === '{') i = pattern.indexOf('}', i);
+        if (i < 0) return undefined;
+      }
+      const q = quantAt(i + 1);
+      if (q?.unbounded) unboundedHere = true;
+      continue;
+    }
+    if (c === '[') {
+      // Skip the class (with nested classes and escapes).
+      let depth = 1;
+      for (i++; i < pattern.length && depth > 0; i++) {
+        if (pattern[i] === '\\') i++;
+        else if (pattern[i] === '[') depth++;
+        else if (pattern[i] === ']') depth--;
+      }
+      i--;
+      if (quantAt(i + 1)?.unbounded) unboundedHere = true;
+      continue;
+    }
+    if (c === '(') {
+      stack.push({ start: i, unbounded: unboundedHere });
+      unboundedHere = false;
+      continue;
+    }
+    if (c === ')') {
+      const open = stack.pop();
+      if (!open) return undefined; // unbalanced: the regex compiler reports it
+      const inner: boolean = unboundedHere;
+      const q = quantAt(i + 1);
+      if (inner && q?.unbounded) return pattern.slice(open.start, i + 1 + q.len);
+      unboundedHere = open.unbounded || inner || q?.unbounded === true;
+      continue;
+    }
+    if (c !== '+' && c !== '*' && c !== '?' && c !== '{' && c !== '|' && c !== '^' && c !== '$' && quantAt(i + 1)?.unbounded) unboundedHere = true;
+  }
+  return undefined;
+}
+
 /** Compiles an Oniguruma pattern to a global, unicode JS RegExp; `what` names it in errors. */
 export function compileOnigRegex(pattern: string, what: string): RegExp {
+  const nested = nestedQuantifier(pattern);
+  if (nested !== undefined)
+    throw new SyntaxError(
+      `${what}: regex ${JSON.stringify(pattern)} repeats a repeated group (${nested}); such patterns take exponential time on some inputs (catastrophic backtracking) and are refused`,
+    );
   try {
     return new RegExp(translateOnigRegex(pattern), 'gu');
   } catch (err) {

@@ -115,38 +115,45 @@ export class JudgeModel {
       };
     };
 
-    this.embed = new Embedding(param('embed.weight', [c.vocabSize, d], 'normal'));
-    const vw = visionWidth(c);
-    const P = numImageTokens(c);
-    const patchProj = param('vision.patch_proj.weight', [vw, patchDim(c)], 'normal');
-    const pos = param('vision.pos_embed', [P, vw], 'normal');
-    const vblocks: TransformerBlock[] = [];
-    for (let i = 0; i < c.visionLayers; i++) {
-      const bp = blockParams(`vision.layers.${i}`, vw, c.visionHeads, c.visionHeads, c.visionFF, c.visionLayers);
-      vblocks.push(
-        new TransformerBlock(bp, { dim: vw, nHeads: c.visionHeads, nKvHeads: c.visionHeads, dFF: c.visionFF, ropeBase: 0, normEps: c.normEps }),
-      );
-    }
-    const vnorm = c.visionLayers > 0 ? param('vision.norm.weight', [vw], 'ones') : undefined;
-    const projector = c.visionLayers > 0 ? param('vision.projector.weight', [d, vw], 'normal') : undefined;
-    const slot = param('vision.slot_embed', [c.maxImages, d], 'normal');
-    this.vision = new VisionEncoder({ patchProj, pos, slot, blocks: vblocks, norm: vnorm, projector }, c.patchSize, P, c.normEps);
+    // A failed allocation (out of memory, a device error) must not leak what was already allocated.
+    try {
+      this.embed = new Embedding(param('embed.weight', [c.vocabSize, d], 'normal'));
+      const vw = visionWidth(c);
+      const P = numImageTokens(c);
+      const patchProj = param('vision.patch_proj.weight', [vw, patchDim(c)], 'normal');
+      const pos = param('vision.pos_embed', [P, vw], 'normal');
+      const vblocks: TransformerBlock[] = [];
+      for (let i = 0; i < c.visionLayers; i++) {
+        const bp = blockParams(`vision.layers.${i}`, vw, c.visionHeads, c.visionHeads, c.visionFF, c.visionLayers);
+        vblocks.push(
+          new TransformerBlock(bp, { dim: vw, nHeads: c.visionHeads, nKvHeads: c.visionHeads, dFF: c.visionFF, ropeBase: 0, normEps: c.normEps }),
+        );
+      }
+      const vnorm = c.visionLayers > 0 ? param('vision.norm.weight', [vw], 'ones') : undefined;
+      const projector = c.visionLayers > 0 ? param('vision.projector.weight', [d, vw], 'normal') : undefined;
+      const slot = param('vision.slot_embed', [c.maxImages, d], 'normal');
+      this.vision = new VisionEncoder({ patchProj, pos, slot, blocks: vblocks, norm: vnorm, projector }, c.patchSize, P, c.normEps);
 
-    this.blocks = [];
-    for (let i = 0; i < c.nLayers; i++) {
-      this.blocks.push(
-        new TransformerBlock(blockParams(`layers.${i}`, d, c.nHeads, c.nKvHeads, c.dFF, c.nLayers), {
-          dim: d,
-          nHeads: c.nHeads,
-          nKvHeads: c.nKvHeads,
-          dFF: c.dFF,
-          ropeBase: c.ropeBase,
-          normEps: c.normEps,
-        }),
-      );
+      this.blocks = [];
+      for (let i = 0; i < c.nLayers; i++) {
+        this.blocks.push(
+          new TransformerBlock(blockParams(`layers.${i}`, d, c.nHeads, c.nKvHeads, c.dFF, c.nLayers), {
+            dim: d,
+            nHeads: c.nHeads,
+            nKvHeads: c.nKvHeads,
+            dFF: c.dFF,
+            ropeBase: c.ropeBase,
+            normEps: c.normEps,
+          }),
+        );
+      }
+      this.finalNorm = new RMSNorm(param('norm.weight', [d], 'ones'), c.normEps);
+      this.lmHead = c.tieEmbeddings ? undefined : param('lm_head.weight', [c.vocabSize, d], 'normal');
+    } catch (err) {
+      for (const p of this.#params) p.value.dispose();
+      this.#params.length = 0;
+      throw err;
     }
-    this.finalNorm = new RMSNorm(param('norm.weight', [d], 'ones'), c.normEps);
-    this.lmHead = c.tieEmbeddings ? undefined : param('lm_head.weight', [c.vocabSize, d], 'normal');
   }
 
   /** Validates a config object (e.g. a checkpoint's config.json) and builds the model. */

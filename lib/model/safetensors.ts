@@ -5,9 +5,8 @@
 // tensors must tile the data exactly (sorted by offset, no gaps, no overlaps, no trailing bytes).
 // Files come from anywhere, so parsing trusts nothing: every rule is checked and every violation is a
 // SafetensorsError naming the file, the tensor and the problem. docs/formats.md has the details.
-import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { type AtomicWriteOptions, littleEndianBytes, writeFileAtomicSync } from './atomic-file.js';
+import { type AtomicWriteOptions, littleEndianBytes, readRegularFileSync, writeFileAtomicSync } from './atomic-file.js';
 
 export type SafeDType = 'f32' | 'bf16' | 'i32' | 'u8';
 export type SafeData = Float32Array | Uint16Array | Int32Array | Uint8Array;
@@ -139,6 +138,8 @@ export function parseSafetensors(buf: Uint8Array, source = '<buffer>', opts: Par
   } catch (err) {
     return fail(`header is not valid JSON (${(err as Error).message})`);
   }
+  const dup = duplicateKey(text);
+  if (dup !== undefined) fail(`header has the key ${JSON.stringify(dup)} more than once in one object (JSON.parse would silently keep the last)`);
   if (!isPlainObject(header)) fail(`header must be a JSON object, got ${Array.isArray(header) ? 'an array' : header === null ? 'null' : typeof header}`);
   const hdr = header as Record<string, unknown>;
 
@@ -226,12 +227,42 @@ function decodeData(buf: Uint8Array, dataStart: number, e: Entry, copy: boolean)
   return { dtype: as, shape: e.shape, data: out };
 }
 
+/**
+ * The first key that appears twice in the same object of a valid JSON text, or undefined. One pass:
+ * a stack holds the keys seen in each open object (arrays push null).
+ */
+function duplicateKey(text: string): string | undefined {
+  const stack: (Set<string> | null)[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x7b /* { */) stack.push(new Set());
+    else if (c === 0x5b /* [ */) stack.push(null);
+    else if (c === 0x7d /* } */ || c === 0x5d /* ] */) stack.pop();
+    else if (c === 0x22 /* " */) {
+      let j = i + 1;
+      while (text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c /* \ */ ? 2 : 1;
+      const top = stack[stack.length - 1];
+      if (top) {
+        let k = j + 1;
+        while (k < text.length && /\s/.test(text[k]!)) k++;
+        if (text[k] === ':') {
+          const key = JSON.parse(text.slice(i, j + 1)) as string;
+          if (top.has(key)) return key;
+          top.add(key);
+        }
+      }
+      i = j;
+    }
+  }
+  return undefined;
+}
+
 /** Reads and validates a safetensors file (synchronously; tensors are views of one private buffer). */
 export function readSafetensors(file: string): SafetensorsFile {
   if (typeof file !== 'string' || file.length === 0) throw new TypeError(`readSafetensors: path must be a non-empty string, got ${JSON.stringify(file)}`);
   let buf: Buffer;
   try {
-    buf = fs.readFileSync(file);
+    buf = readRegularFileSync(file); // a FIFO or /dev/zero is refused before reading
   } catch (err) {
     throw new SafetensorsError(file, `cannot read file (${(err as Error).message})`, { cause: err });
   }

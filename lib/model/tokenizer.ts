@@ -6,9 +6,12 @@
 // WTF-8, so encode → decode returns every JS string exactly, lone surrogates included.
 // Training lives in bpe-train.ts, the tokenizer.json pipeline pieces in hf-tokenizer.ts, the file
 // layout in docs/formats.md.
-import * as fs from 'node:fs';
-import { writeFileAtomicSync } from './atomic-file.js';
+import { readRegularFileSync, writeFileAtomicSync } from './atomic-file.js';
 import { byteOfChar, buildNormalizer, buildPreTokenizer, BYTE_TO_CHAR, bytesToByteLevel, checkDecoder, type Normalizer, type PreTokenizerStep, wtf8Decode, wtf8Encode, wtf8EncodeInto } from './hf-tokenizer.js';
+
+/** Largest token id a tokenizer file may use (2^22 − 1, config.vocabSize's bound): a sparse id of 1e9
+ * would otherwise make a billion-row vocabulary. */
+export const MAX_TOKEN_ID = (1 << 22) - 1;
 
 /** Special-token roles the judge relies on, with our token for each. */
 export const SPECIAL_ROLES = {
@@ -261,6 +264,7 @@ export class BpeTokenizer implements Tokenizer {
     let maxId = -1;
     for (const [tok, id] of Object.entries(m.vocab as Record<string, unknown>)) {
       if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) fail(`model.vocab[${JSON.stringify(tok)}] must be a non-negative integer id, got ${JSON.stringify(id)}`);
+      if ((id as number) > MAX_TOKEN_ID) fail(`model.vocab[${JSON.stringify(tok)}] has id ${id}, above the largest supported id ${MAX_TOKEN_ID}`);
       const i = id as number;
       if (this.#idToTok[i] !== undefined) fail(`model.vocab: id ${i} is used by both ${JSON.stringify(this.#idToTok[i])} and ${JSON.stringify(tok)}`);
       this.#vocab.set(tok, i);
@@ -277,6 +281,12 @@ export class BpeTokenizer implements Tokenizer {
       const t = a as Record<string, unknown>;
       if (typeof t.id !== 'number' || !Number.isSafeInteger(t.id) || t.id < 0) fail(`added_tokens[${i}].id must be a non-negative integer`);
       if (typeof t.content !== 'string' || t.content.length === 0) fail(`added_tokens[${i}].content must be a non-empty string`);
+      if ((t.id as number) > MAX_TOKEN_ID) fail(`added_tokens[${i}].id ${t.id} is above the largest supported id ${MAX_TOKEN_ID}`);
+      // An added token may repeat its own vocabulary entry (ours and GPT-2's specials do), but must not
+      // take over the id of a different token (a byte token, say): that id would decode two ways.
+      const owner = this.#idToTok[t.id as number];
+      if (owner !== undefined && owner !== t.content && owner !== bytesToByteLevel(wtf8Encode(t.content as string)))
+        fail(`added_tokens[${i}] ${JSON.stringify(t.content)} reuses id ${t.id}, which the vocabulary gives to ${JSON.stringify(owner)}`);
       this.#addAdded({
         id: t.id as number,
         content: t.content as string,
@@ -691,12 +701,15 @@ export function tokenizerFromJSON(json: unknown, opts: TokenizerLoadOptions = {}
   return new BpeTokenizer(json, opts);
 }
 
-/** Reads a tokenizer.json file (synchronously). */
+/** Largest tokenizer.json accepted (real ones are 2–20 MB). */
+export const MAX_TOKENIZER_FILE_BYTES = 256 * 2 ** 20;
+
+/** Reads a tokenizer.json file (synchronously); FIFOs, devices and files over MAX_TOKENIZER_FILE_BYTES are refused. */
 export function loadTokenizer(path: string, opts: Omit<TokenizerLoadOptions, 'source'> = {}): Tokenizer {
   if (typeof path !== 'string' || path.length === 0) throw new TypeError(`loadTokenizer: path must be a non-empty string, got ${JSON.stringify(path)}`);
   let text: string;
   try {
-    text = fs.readFileSync(path, 'utf8');
+    text = readRegularFileSync(path, { maxBytes: MAX_TOKENIZER_FILE_BYTES }).toString('utf8');
   } catch (err) {
     throw new Error(`loadTokenizer: cannot read '${path}' (${(err as Error).message})`, { cause: err });
   }

@@ -109,13 +109,15 @@ export function resolveGrpoConfig(partial: Partial<GrpoConfig> = {}): GrpoConfig
   const known = new Set(Object.keys(GRPO_DEFAULTS).concat(['epsilonHigh', 'delta', 'filterStd']));
   for (const k of Object.keys(partial)) if (!known.has(k)) throw new TypeError(`GrpoTrainer: unknown config field "${k}" (known: ${[...known].join(', ')})`);
   const c = { ...GRPO_DEFAULTS, ...partial } as GrpoConfig;
-  const posInt = (f: keyof GrpoConfig, min = 1) => check(Number.isInteger(c[f]) && (c[f] as number) >= min, f, `an integer ≥ ${min}`, c[f]);
-  posInt('maxSteps');
-  posInt('batchSize');
-  posInt('numGenerations', 2);
-  posInt('maxCompletionLength');
-  posInt('numIterations');
-  posInt('miniBatchSize');
+  const posInt = (f: keyof GrpoConfig, min = 1, max = Number.MAX_SAFE_INTEGER) =>
+    check(Number.isInteger(c[f]) && (c[f] as number) >= min && (c[f] as number) <= max, f, max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer ≥ ${min} and ≤ ${max}`, c[f]);
+  // Size fields are bounded so a typo (batchSize: 1e9) fails here, not in an allocation later.
+  posInt('maxSteps', 1, 10_000_000);
+  posInt('batchSize', 1, 65_536);
+  posInt('numGenerations', 2, 1024);
+  posInt('maxCompletionLength', 1, 65_536);
+  posInt('numIterations', 1, 1000);
+  posInt('miniBatchSize', 1, 65_536);
   posInt('maxResampleRounds', 0);
   posInt('topK', 0);
   posInt('warmupSteps', 0);

@@ -121,6 +121,9 @@ function resolve(partial: Partial<SftConfig> = {}): SftConfig {
   const bad = (f: string, expected: string, v: unknown) => new RangeError(`SftTrainer: config.${f} must be ${expected}, got ${JSON.stringify(v)}`);
   for (const f of ['maxSteps', 'batchSize', 'miniBatchSize', 'maxCompletionLength'] as const)
     if (!(Number.isInteger(c[f]) && c[f] >= 1)) throw bad(f, 'an integer ≥ 1', c[f]);
+  // Size fields are bounded so a typo (batchSize: 1e9) fails here, not in an allocation later.
+  for (const [f, max] of [['maxSteps', 10_000_000], ['batchSize', 65_536], ['miniBatchSize', 65_536], ['maxCompletionLength', 65_536]] as const)
+    if (c[f] > max) throw bad(f, `an integer in [1, ${max}]`, c[f]);
   for (const f of ['warmupSteps', 'evalEvery', 'evalExamplesPerTask', 'earlyStoppingPatience', 'seed'] as const)
     if (!(Number.isInteger(c[f]) && c[f] >= 0)) throw bad(f, 'an integer ≥ 0', c[f]);
   for (const f of ['learningRate', 'weightDecay', 'maxGradNorm'] as const) if (!(c[f] >= 0 && Number.isFinite(c[f]))) throw bad(f, 'a finite number ≥ 0', c[f]);
