@@ -94,6 +94,7 @@ function withInterval(v: number | undefined, iv: [number, number] | undefined): 
 /** "3×64": training seeds × test examples per seed behind each cell of a row. */
 function nOf(m: MethodReport, key: 'inDistribution' | 'outOfDistribution'): string {
   const scores = Object.values(m[key]);
+  if (scores.length === 0) return '–';
   const ns = [...new Set(scores.map((s) => s.n))];
   const seeds = scores[0]?.seeds ?? 1;
   return ns.length === 1 ? `${seeds}×${ns[0]}` : `${seeds}×(${ns.join('/')})`;
