@@ -5,9 +5,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { packageRoot } from '../native.js';
-import { parseDevice } from '../device.js';
-import { ConfigError, loadRunConfig, parseRunConfig, type RunConfig } from './config.js';
+import { loadRunConfig, parseRunConfig, type RunConfig } from './config.js';
+import { formatCliError, wantsStack } from './errors.js';
 import { createProgress } from './progress.js';
+import { cliDevice, resolveBase } from './resolve.js';
 
 function int(name: string) {
   return (v: string) => {
@@ -46,8 +47,11 @@ function runConfig(opts: { config?: string }, overrides: Partial<Record<string, 
   const base = opts.config ? (loadRunConfig(opts.config) as unknown as Record<string, unknown>) : {};
   const merged: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) merged[k] = v;
-  return parseRunConfig(merged, opts.config ?? '(command line)');
+  const cfg = parseRunConfig(merged, opts.config ?? '(command line)');
+  return { ...cfg, base: resolveBase(cfg.base) };
 }
+
+const DEVICE_HELP = "'auto' (CUDA when usable, else the CPU; the choice is printed), 'cpu', 'cuda' or 'cuda:N'";
 
 function modelSpec(v: string): 'tiny' | 'small' | Record<string, unknown> {
   if (v === 'tiny' || v === 'small') return v;
@@ -63,7 +67,11 @@ function modelSpec(v: string): 'tiny' | 'small' | Record<string, unknown> {
 const program = new Command('mtrl-judge')
   .description('Train and run multimodal LLM-as-a-judge models with multi-task reinforcement learning (MT-RL-Judge).')
   .version((JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version)
-  .showHelpAfterError('(run with --help for usage)');
+  .option('--verbose', 'print stack traces of errors (also when DEBUG is set)')
+  .configureOutput({
+    // Commander's own usage errors (unknown option, bad choice, missing argument): one line.
+    outputError: (str, write) => write(`mtrl-judge: ${str.trim().replace(/^error: /, '').replace(/\n+/g, ' ')} (see --help)\n`),
+  });
 
 program
   .command('pretrain')
@@ -76,8 +84,9 @@ program
   .option('--vocab-size <n>', 'tokenizer vocabulary size', int('--vocab-size'), 1024)
   .option('--corpus-size <n>', 'corpus items generated', int('--corpus-size'), 8000)
   .option('--model <preset|json>', "model preset ('tiny' | 'small') or a JSON object of sizes laid over 'tiny', e.g. '{\"dModel\":64,\"nLayers\":2}'", 'tiny')
-  .option('--device <device>', "'cpu' or 'cuda:N'", 'cpu')
+  .option('--device <device>', DEVICE_HELP, 'auto')
   .action(async (o) => {
+    const device = cliDevice(o.device);
     const { pretrainBase } = await import('../experiment/pretrain.js');
     const { saveCheckpoint } = await import('../model/checkpoint.js');
     const progress = createProgress();
@@ -91,7 +100,7 @@ program
       vocabSize: o.vocabSize,
       corpusSize: o.corpusSize,
       model: modelSpec(o.model),
-      device: parseDevice(o.device, '--device'),
+      device,
       metricsFile: path.join(o.out + '.metrics.jsonl'),
       onStep: (step, loss, tps) => progress.update(step, { loss, 'tok/s': tps }),
       shouldStop: () => stop.stopped,
@@ -121,7 +130,7 @@ program
   .option('--out <dir>', 'output folder')
   .option('--steps <n>', 'optimizer steps (overrides the config)', int('--steps'))
   .option('--resume', 'continue from <out>/last')
-  .option('--device <device>', "'cpu' or 'cuda:N'")
+  .option('--device <device>', `${DEVICE_HELP} (default: the config's device, 'auto')`)
   .action(async (o) => {
     const { trainCommand } = await import('./train-command.js');
     const cfg = runConfig(o, { base: o.base, out: o.out, device: o.device });
@@ -140,7 +149,7 @@ program
   .option('--samples <k>', 'sampled judgments per example (majority vote); needs --temperature > 0', int('--samples'))
   .option('--temperature <t>', 'sampling temperature (0 = greedy)', num('--temperature'))
   .option('--json', 'print JSON instead of a table')
-  .option('--device <device>', "'cpu' or 'cuda:N'")
+  .option('--device <device>', `${DEVICE_HELP} (default: the config's device, 'auto')`)
   .action(async (o) => {
     const { evalCommand } = await import('./eval-command.js');
     const cfg = runConfig(o, { device: o.device });
@@ -157,7 +166,7 @@ program
   .option('--prompt <text>', 'the text-to-image prompt, for tasks that judge against one')
   .option('--temperature <t>', 'sampling temperature (0 = greedy)', num('--temperature'), 0)
   .option('--json', 'print JSON for machines')
-  .option('--device <device>', "'cpu' or 'cuda:N'", 'cpu')
+  .option('--device <device>', DEVICE_HELP, 'auto')
   .action(async (o) => {
     const { judgeCommand } = await import('./judge-command.js');
     await judgeCommand(o);
@@ -170,7 +179,7 @@ program
   .option('--methods <list>', 'comma-separated methods (default from the config: off-the-shelf,sft-unified,mt-rl)', list)
   .option('--base <dir>', 'base checkpoint folder (default models/base)')
   .option('--out <dir>', 'output folder (default runs/default)')
-  .option('--device <device>', "'cpu' or 'cuda:N'")
+  .option('--device <device>', `${DEVICE_HELP} (default: the config's device, 'auto')`)
   .action(async (o) => {
     const { experimentCommand } = await import('./experiment-command.js');
     const cfg = runConfig(o, { methods: o.methods, base: o.base, out: o.out, device: o.device });
@@ -214,12 +223,12 @@ export async function main(argv = process.argv): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (e) {
-    if (e instanceof ConfigError || e instanceof RangeError || e instanceof TypeError) {
-      console.error(`mtrl-judge: ${e.message}`);
-      process.exitCode = 2;
-      return;
-    }
-    throw e;
+    // Every error ends in one line (the flag, what is wrong, what to do) and a non-zero exit code;
+    // the stack only with --verbose or DEBUG.
+    const { line, exitCode } = formatCliError(e);
+    process.stderr.write(`mtrl-judge: ${line}\n`);
+    if (wantsStack(argv)) process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = exitCode;
   }
 }
 

@@ -12,6 +12,7 @@ import type { JudgeModel } from '../model/judge-model.js';
 import type { Tokenizer } from '../model/tokenizer.js';
 import type { ExampleJudgment, MethodReport, TaskScore, CurvePoint } from '../report/report.js';
 import { GrpoTrainer, type GrpoStepMetrics } from '../rl/grpo-trainer.js';
+import { finalAsBestState } from '../rl/training-log.js';
 import type { GrpoConfig } from '../rl/grpo-config.js';
 import { SftTrainer, type SftConfig, type SftStepMetrics } from '../rl/sft-trainer.js';
 import type { Task } from '../tasks/task.js';
@@ -190,6 +191,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
       trainSteps = r.steps;
       curves.push(...grpoCurves(stepLog));
       saveCheckpoint(path.join(dir, 'last'), { model, tokenizer, optimizer: trainer.optimizer, trainerState: trainer.state() });
+      if (r.bestStep <= 0) saveCheckpoint(path.join(dir, 'best'), { model, tokenizer, trainerState: finalAsBestState(r.steps) });
       if (r.bestStep > 0 && r.bestStep !== r.steps) model.dispose();
       const best = r.bestStep > 0 && r.bestStep !== r.steps ? loadCheckpoint(path.join(dir, 'best'), { device: o.device ?? 'cpu' }).model : model;
       return { model: best, tokenizer, curves, trainSteps, seconds: (performance.now() - t0) / 1000 };
@@ -212,6 +214,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
     const r = await trainer.train();
     trainSteps = r.steps;
     saveCheckpoint(path.join(dir, 'last'), { model, tokenizer, optimizer: trainer.optimizer, trainerState: trainer.state() });
+    if (r.bestStep <= 0) saveCheckpoint(path.join(dir, 'best'), { model, tokenizer, trainerState: finalAsBestState(r.steps) });
     if (r.bestStep > 0 && r.bestStep !== r.steps) model.dispose();
     const best = r.bestStep > 0 && r.bestStep !== r.steps ? loadCheckpoint(path.join(dir, 'best'), { device: o.device ?? 'cpu' }).model : model;
     return { model: best, tokenizer, curves, trainSteps, seconds: (performance.now() - t0) / 1000 };
