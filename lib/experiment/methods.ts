@@ -84,6 +84,7 @@ function toScore(e: TaskEvaluation): TaskScore {
     accuracy: e.accuracy,
     n: e.n,
     formatRate: e.formatRate,
+    verdictRate: 1 - e.invalidRate,
     ...(e.positionConsistentAccuracy !== undefined ? { positionConsistentAccuracy: e.positionConsistentAccuracy } : {}),
     ...(e.flipRate !== undefined ? { flipRate: e.flipRate } : {}),
     ...(e.spearman !== undefined ? { spearman: e.spearman } : {}),
