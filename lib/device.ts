@@ -94,7 +94,7 @@ export interface ResolvedDevice {
 export function resolveDevice(value: unknown, arg = 'device'): ResolvedDevice {
   if (value === undefined || value === 'auto') {
     const c = cudaAvailable();
-    return c.available ? { device: 'cuda:0', reason: 'auto: CUDA is usable' } : { device: 'cpu', reason: `auto: CUDA not usable (${c.reason})` };
+    return c.available ? { device: 'cuda:0', reason: 'auto: CUDA is usable' } : { device: 'cpu', reason: `auto: CUDA not usable: ${c.reason.replace(/ \(.*$/s, '')}` };
   }
   if (!(value === 'cpu' || value === 'cuda' || (typeof value === 'string' && /^cuda:\d{1,3}$/.test(value))))
     throw new TypeError(`${arg} must be 'auto', 'cpu', 'cuda' or 'cuda:N', got ${JSON.stringify(value)}`);

@@ -35,7 +35,8 @@ export function formatCliError(e: unknown): { line: string; exitCode: number } {
   }
   if (e instanceof ConfigError) return { line: `${oneLine(e.message)} — fix the config (the README's "Config reference" lists every field)`, exitCode: 2 };
   // Commander's InvalidArgumentError thrown from an action (e.g. a bad --model): its message names the flag.
-  if (e instanceof Error && typeof (e as { code?: unknown }).code === 'string' && (e as { code: string }).code.startsWith('commander.'))
+  const code = e instanceof Error ? (e as Error & { code?: unknown }).code : undefined;
+  if (e instanceof Error && typeof code === 'string' && code.startsWith('commander.'))
     return { line: oneLine(e.message.replace(/^error: /, '')), exitCode: 2 };
   if (e instanceof CheckpointError) return { line: `${oneLine(e.message)} — pass a checkpoint folder (config.json, model.safetensors, tokenizer.json)`, exitCode: 1 };
   if (e instanceof DatasetError) return { line: `${oneLine(e.message)} — see docs/data-format.md for the folder layout`, exitCode: 1 };

@@ -33,6 +33,11 @@ export async function evalCommand(cfg: RunConfig, o: EvalFlags): Promise<void> {
     );
   const runCfg = { ...cfg, inDistribution: tasks.filter((t) => registry.get(t).format !== 'pairwise'), outOfDistribution: tasks.filter((t) => registry.get(t).format === 'pairwise') };
   if (runCfg.inDistribution.length === 0) runCfg.inDistribution = [tasks[0]!];
+  const device = cliDevice(cfg.device, '--device', o.json ? () => {} : undefined);
+  const ck = checkpointFor('--checkpoint', o.checkpoint, 'pass the folder of a checkpoint, e.g. runs/default/mt-rl/best (or models/base)', () =>
+    loadCheckpoint(o.checkpoint, { device, skipOptimizer: true }),
+  );
+  if (!ck.tokenizer) throw new CliError('--checkpoint', `${o.checkpoint} has no tokenizer.json`, 'pass a checkpoint written by mtrl-judge pretrain or train', { exitCode: 1 });
   const data = await datasetFor(o.data ? '--data' : 'config data.dir', () => loadData(runCfg as RunConfig, o.data));
   const max = o.maxPerTask ?? cfg.evaluation.maxExamplesPerTask;
   const seen = new Map<string, number>();
@@ -45,11 +50,6 @@ export async function evalCommand(cfg: RunConfig, o: EvalFlags): Promise<void> {
   });
   if (examples.length === 0)
     throw new CliError('--tasks', `no ${o.split} examples for ${tasks.join(', ')}${o.data ? ` in ${o.data}` : ''}`, `pick tasks the data has, or another --split`, { exitCode: 1 });
-  const device = cliDevice(cfg.device, '--device', o.json ? () => {} : undefined);
-  const ck = checkpointFor('--checkpoint', o.checkpoint, 'pass the folder of a checkpoint, e.g. runs/default/mt-rl/best (or models/base)', () =>
-    loadCheckpoint(o.checkpoint, { device, skipOptimizer: true }),
-  );
-  if (!ck.tokenizer) throw new CliError('--checkpoint', `${o.checkpoint} has no tokenizer.json`, 'pass a checkpoint written by mtrl-judge pretrain or train', { exitCode: 1 });
   const progress = createProgress({ quiet: o.json === true });
   progress.start(`evaluating ${o.checkpoint}`, examples.length);
   const evals = evaluateJudge(ck.model, ck.tokenizer, tasks.map((t) => registry.get(t)), examples, {

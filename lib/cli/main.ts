@@ -86,6 +86,7 @@ program
   .option('--model <preset|json>', "model preset ('tiny' | 'small') or a JSON object of sizes laid over 'tiny', e.g. '{\"dModel\":64,\"nLayers\":2}'", 'tiny')
   .option('--device <device>', DEVICE_HELP, 'auto')
   .action(async (o) => {
+    const model = modelSpec(o.model);
     const device = cliDevice(o.device);
     const { pretrainBase } = await import('../experiment/pretrain.js');
     const { saveCheckpoint } = await import('../model/checkpoint.js');
@@ -99,7 +100,7 @@ program
       learningRate: o.lr,
       vocabSize: o.vocabSize,
       corpusSize: o.corpusSize,
-      model: modelSpec(o.model),
+      model,
       device,
       metricsFile: path.join(o.out + '.metrics.jsonl'),
       onStep: (step, loss, tps) => progress.update(step, { loss, 'tok/s': tps }),
@@ -227,7 +228,11 @@ export async function main(argv = process.argv): Promise<void> {
     // the stack only with --verbose or DEBUG.
     const { line, exitCode } = formatCliError(e);
     process.stderr.write(`mtrl-judge: ${line}\n`);
-    if (wantsStack(argv)) process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    if (wantsStack(argv)) {
+      process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      const cause = e instanceof Error ? e.cause : undefined;
+      if (cause !== undefined) process.stderr.write(`caused by: ${cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)}\n`);
+    }
     process.exitCode = exitCode;
   }
 }
