@@ -81,6 +81,33 @@ export function parseDevice(value: unknown, arg = 'device'): Device {
   throw new TypeError(`${arg} must be 'cpu', 'cuda' or 'cuda:N', got ${JSON.stringify(value)}`);
 }
 
+export interface ResolvedDevice {
+  device: Device;
+  /** Why this device: "auto: CUDA usable" / "auto: CUDA not usable (not compiled with CUDA)" / "asked for". */
+  reason: string;
+}
+
+/**
+ * Resolves a device request, including 'auto' (cuda:0 when CUDA is usable, else the CPU), and checks
+ * that a named CUDA device can be used here. Errors name `arg` and say what to pass instead.
+ */
+export function resolveDevice(value: unknown, arg = 'device'): ResolvedDevice {
+  if (value === undefined || value === 'auto') {
+    const c = cudaAvailable();
+    return c.available ? { device: 'cuda:0', reason: 'auto: CUDA is usable' } : { device: 'cpu', reason: `auto: CUDA not usable: ${c.reason.replace(/ \(.*$/s, '')}` };
+  }
+  if (!(value === 'cpu' || value === 'cuda' || (typeof value === 'string' && /^cuda:\d{1,3}$/.test(value))))
+    throw new TypeError(`${arg} must be 'auto', 'cpu', 'cuda' or 'cuda:N', got ${JSON.stringify(value)}`);
+  const device = parseDevice(value, arg);
+  if (device !== 'cpu') {
+    const c = cudaAvailable();
+    if (!c.available) throw new RangeError(`${arg} ${String(value)}: CUDA is not usable here (${c.reason}); use ${arg} cpu or ${arg} auto`);
+    const n = Number(device.slice(5));
+    if (n >= c.deviceCount) throw new RangeError(`${arg} ${String(value)}: there ${c.deviceCount === 1 ? 'is 1 CUDA device' : `are ${c.deviceCount} CUDA devices`} (cuda:0${c.deviceCount > 1 ? `..cuda:${c.deviceCount - 1}` : ''})`);
+  }
+  return { device, reason: 'asked for' };
+}
+
 /** Information about the native build (SIMD level in use, threads, CUDA compiled in, build system). */
 export function buildInfo(): ReturnType<ReturnType<typeof native>['buildInfo']> {
   return native().buildInfo();

@@ -4,8 +4,8 @@
 // Tensors, devices, elementwise ops and the native loader.
 export { Tensor, memoryStats } from './tensor.js';
 export type { TensorOptions, TypedData, MemoryStats } from './tensor.js';
-export { devices, cudaAvailable, defaultDevice, parseDevice, buildInfo } from './device.js';
-export type { DType, Device, DeviceInfo, CudaAvailability } from './device.js';
+export { devices, cudaAvailable, defaultDevice, parseDevice, resolveDevice, buildInfo } from './device.js';
+export type { DType, Device, DeviceInfo, CudaAvailability, ResolvedDevice } from './device.js';
 export { add, sub, mul, scale, matmulReference, synchronize } from './ops.js';
 export type { MatmulOptions } from './ops.js';
 export { native, nativePath, packageRoot } from './native.js';

@@ -55,3 +55,34 @@ describe('run config', () => {
     expect(parseRunConfig({ grpo: { batchSize: 65_536 } }).grpo.batchSize).toBe(65_536);
   });
 });
+
+describe('config errors suggest the right name (TRL snake_case, typos, wrong section)', () => {
+  const msg = (raw: unknown) => {
+    try {
+      parseRunConfig(raw);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    throw new Error('expected a ConfigError');
+  };
+
+  it('TRL snake_case keys: did you mean the camelCase name', () => {
+    const m = msg({ grpo: { learning_rate: 1e-4, num_generations: 8, loss_type: 'dapo' }, sft: { max_steps: 3 } });
+    expect(m).toContain('grpo.learning_rate: unknown field, did you mean grpo.learningRate?');
+    expect(m).toContain('grpo.num_generations: unknown field, did you mean grpo.numGenerations?');
+    expect(m).toContain('grpo.loss_type: unknown field, did you mean grpo.lossType?');
+    expect(m).toContain('sft.max_steps: unknown field, did you mean sft.maxSteps?');
+  });
+
+  it("TRL's batch size counts completions: the hint says batchSize counts prompts", () => {
+    expect(msg({ grpo: { per_device_train_batch_size: 64 } })).toMatch(/did you mean grpo\.batchSize\? \(batchSize counts prompts, TRL counts completions/);
+    expect(msg({ grpo: { batch_size: 64 } })).toMatch(/did you mean grpo\.batchSize\? \(batchSize counts prompts/);
+  });
+
+  it('typos, aliases and options in the wrong section', () => {
+    expect(msg({ grpo: { numGeneration: 8 } })).toContain('did you mean grpo.numGenerations?');
+    expect(msg({ grpo: { eval_steps: 10 } })).toContain('did you mean grpo.evalEvery?');
+    expect(msg({ learningRate: 1e-3 })).toContain('learningRate: unknown field, did you mean grpo.learningRate or sft.learningRate?');
+    expect(msg({ grpo: { zzz: 1 } })).toMatch(/grpo\.zzz: unknown field$/m);
+  });
+});

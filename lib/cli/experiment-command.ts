@@ -2,24 +2,27 @@
 // a self-contained report.html with tables and charts in the output folder.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseDevice } from '../device.js';
 import { METHODS, machineLine, runExperiment, type MethodName } from '../experiment/methods.js';
 import { writeReport } from '../report/report.js';
+import { GRPO_DEFAULTS } from '../rl/grpo-config.js';
+import { SFT_DEFAULTS } from '../rl/sft-trainer.js';
 import { registryFor, type RunConfig } from './config.js';
+import { CliError, datasetFor } from './errors.js';
 import { loadData } from './load-data.js';
 import { createProgress } from './progress.js';
+import { cliDevice } from './resolve.js';
 import { findings } from '../experiment/findings.js';
 import { aggregateSeedRuns, type SeedRun } from '../experiment/seeds.js';
 import type { ExampleJudgment } from '../report/report.js';
 
 export async function experimentCommand(cfg: RunConfig): Promise<void> {
-  const device = parseDevice(cfg.device, '--device');
+  for (const m of cfg.methods) if (!(METHODS as readonly string[]).includes(m)) throw new CliError('--methods', `unknown method "${m}"`, `use some of ${METHODS.join(', ')}`);
   if (!existsSync(path.join(cfg.base, 'config.json')))
-    throw new RangeError(`base checkpoint ${cfg.base} not found: run \`mtrl-judge pretrain --out ${cfg.base}\` first (or pass --base)`);
-  for (const m of cfg.methods) if (!(METHODS as readonly string[]).includes(m)) throw new RangeError(`--methods: unknown method "${m}" (allowed: ${METHODS.join(', ')})`);
+    throw new CliError('--base', `no checkpoint at ${cfg.base} (no config.json there)`, `pass --base <checkpoint folder>, or run \`mtrl-judge pretrain --out ${cfg.base}\` first`, { exitCode: 1 });
+  const device = cliDevice(cfg.device);
   const registry = registryFor(cfg);
   const t0 = Date.now();
-  const data = await loadData(cfg);
+  const data = await datasetFor('config data.dir', () => loadData(cfg));
   const progress = createProgress();
   let stop = false;
   process.on('SIGINT', () => {
@@ -27,11 +30,14 @@ export async function experimentCommand(cfg: RunConfig): Promise<void> {
     stop = true;
     progress.log('\ninterrupted: stopping after the current step; the report covers what finished');
   });
-  progress.log(`data: ${data.description}; ${data.train.length} train / ${data.validation.length} validation / ${data.test.length} test examples`);
+  progress.log(`data: ${data.description}; ${data.train.length} train / ${data.validation.length} validation / ${data.test.length} test examples; base: ${cfg.base}`);
   let current = '';
   // Seed k trains every method with training seeds grpo.seed + k and sft.seed + k; with one seed the
   // checkpoints go straight under <out>/<method>, with more under <out>/seed-<k>/<method>. The base
   // model is evaluated greedily, so it is deterministic: it is evaluated in the first run only.
+  let lastStep = -1;
+  let currentMethod = '';
+  let evalPass = 0;
   const runs: SeedRun[] = [];
   const examples: ExampleJudgment[] = [];
   for (let k = 0; k < cfg.seeds && !stop; k++) {
@@ -54,11 +60,16 @@ export async function experimentCommand(cfg: RunConfig): Promise<void> {
       device,
       shouldStop: () => stop,
       onProgress: (p) => {
-        const key = `${k}/${p.method}/${p.task ?? ''}/${p.phase}`;
-        if (key !== current) {
+        // A new bar for each training run and each evaluation pass (in-distribution, then the OOD pairs:
+        // same method and phase, so a restart of the count or a new total marks the next pass).
+        const key = `${k}/${p.method}/${p.task ?? ''}/${p.phase}/${p.total}`;
+        if (key !== current || p.step <= lastStep) {
+          if (p.method !== currentMethod) [currentMethod, evalPass] = [p.method, 0];
+          const what = p.phase === 'train' || p.task ? '' : ++evalPass === 1 ? ' (in-distribution)' : ' (OOD pairs, both orders)';
           current = key;
-          progress.start(`${cfg.seeds > 1 ? `[seed ${k + 1}/${cfg.seeds}] ` : ''}${p.phase === 'train' ? 'training' : 'evaluating'} ${p.method}${p.task ? ` (${p.task})` : ''}`, p.total);
+          progress.start(`${cfg.seeds > 1 ? `[seed ${k + 1}/${cfg.seeds}] ` : ''}${p.phase === 'train' ? 'training' : 'evaluating'} ${p.method}${p.task ? ` (${p.task})` : ''}${what}`, p.total);
         }
+        lastStep = p.step;
         progress.update(p.step, { reward: p.reward, acc: p.accuracy, loss: p.loss });
       },
     });
@@ -72,7 +83,8 @@ export async function experimentCommand(cfg: RunConfig): Promise<void> {
     title: 'MT-RL-Judge on the generated judging suite',
     createdAt: new Date().toISOString(),
     machine: `${machineLine(device)} · ${((Date.now() - t0) / 60000).toFixed(1)} min in all`,
-    settings: cfg as unknown as Record<string, unknown>,
+    // The effective settings: the config with every trainer default filled in (seeds included).
+    settings: { ...cfg, grpo: { ...GRPO_DEFAULTS, ...cfg.grpo }, sft: { ...SFT_DEFAULTS, ...cfg.sft }, device } as unknown as Record<string, unknown>,
     methods,
     examples,
     findings: findings(methods),

@@ -1,7 +1,9 @@
 // `mtrl-judge judge`: judge image files from the command line.
 import { decodeImage } from '../data/images.js';
-import { parseDevice } from '../device.js';
 import { JudgeEngine } from '../judge/engine.js';
+import { TaskRegistry } from '../tasks/registry.js';
+import { checkpointFor, CliError } from './errors.js';
+import { cliDevice } from './resolve.js';
 
 export interface JudgeFlags {
   checkpoint: string;
@@ -16,15 +18,29 @@ export interface JudgeFlags {
 
 export async function judgeCommand(o: JudgeFlags): Promise<void> {
   const files = o.images ?? (o.image ? [o.image] : []);
-  if (files.length === 0) throw new TypeError('judge: pass --image <file> (or --images <a> <b> for pairwise tasks)');
-  const engine = JudgeEngine.load(o.checkpoint, { device: parseDevice(o.device, '--device'), temperature: o.temperature });
+  // Check the request against the task before loading anything, naming the flags to fix.
+  const registry = new TaskRegistry();
+  if (!registry.has(o.task)) throw new CliError('--task', `unknown task "${o.task}"`, `use one of ${registry.names().join(', ')}`);
+  const task = registry.get(o.task);
+  const imageFlag = task.numImages === 1 ? '--image' : '--images';
+  if (files.length !== task.numImages) {
+    const how = task.numImages === 1 ? 'pass --image <file>' : `pass --images ${Array.from({ length: task.numImages }, (_, i) => String.fromCharCode(97 + i) + '.png').join(' ')}`;
+    throw new CliError(imageFlag, `task "${task.name}" needs ${task.numImages} image(s), got ${files.length}`, how);
+  }
+  if (task.definition.question.includes('{prompt}') && !o.prompt)
+    throw new CliError('--prompt', `task "${task.name}" judges an image against a text-to-image prompt, and none was given`, 'add --prompt "the prompt the image was generated from"');
+  if (o.temperature < 0) throw new CliError('--temperature', `must be ≥ 0, got ${o.temperature}`, 'use 0 for greedy judging');
+  const device = cliDevice(o.device, '--device', o.json ? () => {} : undefined);
+  const engine = checkpointFor('--checkpoint', o.checkpoint, 'pass the folder of a trained judge, e.g. runs/default/mt-rl/best', () =>
+    JudgeEngine.load(o.checkpoint, { device, temperature: o.temperature }),
+  );
   const size = engine.model.config.imageSize;
   const images = await Promise.all(
     files.map(async (f) => {
       try {
         return await decodeImage(f, { width: size, height: size });
       } catch (e) {
-        throw new TypeError(`judge: cannot read image ${f}: ${(e as Error).message}`);
+        throw new CliError(imageFlag, `cannot read image ${f}: ${(e as Error).message}`, 'pass a PNG, JPEG or WebP file', { exitCode: 1 });
       }
     }),
   );

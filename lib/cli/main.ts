@@ -5,9 +5,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { packageRoot } from '../native.js';
-import { parseDevice } from '../device.js';
-import { ConfigError, loadRunConfig, parseRunConfig, type RunConfig } from './config.js';
+import { loadRunConfig, parseRunConfig, type RunConfig } from './config.js';
+import { formatCliError, wantsStack } from './errors.js';
 import { createProgress } from './progress.js';
+import { cliDevice, resolveBase } from './resolve.js';
 
 function int(name: string) {
   return (v: string) => {
@@ -46,8 +47,11 @@ function runConfig(opts: { config?: string }, overrides: Partial<Record<string, 
   const base = opts.config ? (loadRunConfig(opts.config) as unknown as Record<string, unknown>) : {};
   const merged: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) merged[k] = v;
-  return parseRunConfig(merged, opts.config ?? '(command line)');
+  const cfg = parseRunConfig(merged, opts.config ?? '(command line)');
+  return { ...cfg, base: resolveBase(cfg.base) };
 }
+
+const DEVICE_HELP = "'auto' (CUDA when usable, else the CPU; the choice is printed), 'cpu', 'cuda' or 'cuda:N'";
 
 function modelSpec(v: string): 'tiny' | 'small' | Record<string, unknown> {
   if (v === 'tiny' || v === 'small') return v;
@@ -63,7 +67,11 @@ function modelSpec(v: string): 'tiny' | 'small' | Record<string, unknown> {
 const program = new Command('mtrl-judge')
   .description('Train and run multimodal LLM-as-a-judge models with multi-task reinforcement learning (MT-RL-Judge).')
   .version((JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version)
-  .showHelpAfterError('(run with --help for usage)');
+  .option('--verbose', 'print stack traces of errors (also when DEBUG is set)')
+  .configureOutput({
+    // Commander's own usage errors (unknown option, bad choice, missing argument): one line.
+    outputError: (str, write) => write(`mtrl-judge: ${str.trim().replace(/^error: /, '').replace(/\n+/g, ' ')} (see --help)\n`),
+  });
 
 program
   .command('pretrain')
@@ -78,8 +86,10 @@ program
   .option('--model <preset|json>', "model preset ('tiny' | 'small') or a JSON object of sizes laid over 'tiny', e.g. '{\"dModel\":64,\"nLayers\":2}'", 'tiny')
   .option('--corpus-version <n>', 'instruction corpus version: 2, or 1 (the shipped base model\'s first stage)', (v: string) => { if (v !== '1' && v !== '2') throw new InvalidArgumentError(`--corpus-version must be 1 or 2, got ${JSON.stringify(v)}`); return Number(v); }, 2)
   .option('--init <dir>', 'continue from this checkpoint (weights and tokenizer) instead of a fresh model: a second stage')
-  .option('--device <device>', "'cpu' or 'cuda:N'", 'cpu')
+  .option('--device <device>', DEVICE_HELP, 'auto')
   .action(async (o) => {
+    const model = modelSpec(o.model);
+    const device = cliDevice(o.device);
     const { pretrainBase } = await import('../experiment/pretrain.js');
     const { saveCheckpoint } = await import('../model/checkpoint.js');
     const progress = createProgress();
@@ -92,10 +102,10 @@ program
       learningRate: o.lr,
       vocabSize: o.vocabSize,
       corpusSize: o.corpusSize,
-      model: modelSpec(o.model),
+      model,
       ...(o.init ? { init: o.init } : {}),
       corpusVersion: o.corpusVersion as 1 | 2,
-      device: parseDevice(o.device, '--device'),
+      device,
       metricsFile: path.join(o.out + '.metrics.jsonl'),
       onStep: (step, loss, tps) => progress.update(step, { loss, 'tok/s': tps }),
       shouldStop: () => stop.stopped,
@@ -125,7 +135,7 @@ program
   .option('--out <dir>', 'output folder')
   .option('--steps <n>', 'optimizer steps (overrides the config)', int('--steps'))
   .option('--resume', 'continue from <out>/last')
-  .option('--device <device>', "'cpu' or 'cuda:N'")
+  .option('--device <device>', `${DEVICE_HELP} (default: the config's device, 'auto')`)
   .action(async (o) => {
     const { trainCommand } = await import('./train-command.js');
     const cfg = runConfig(o, { base: o.base, out: o.out, device: o.device });
@@ -144,7 +154,7 @@ program
   .option('--samples <k>', 'sampled judgments per example (majority vote); needs --temperature > 0', int('--samples'))
   .option('--temperature <t>', 'sampling temperature (0 = greedy)', num('--temperature'))
   .option('--json', 'print JSON instead of a table')
-  .option('--device <device>', "'cpu' or 'cuda:N'")
+  .option('--device <device>', `${DEVICE_HELP} (default: the config's device, 'auto')`)
   .action(async (o) => {
     const { evalCommand } = await import('./eval-command.js');
     const cfg = runConfig(o, { device: o.device });
@@ -161,7 +171,7 @@ program
   .option('--prompt <text>', 'the text-to-image prompt, for tasks that judge against one')
   .option('--temperature <t>', 'sampling temperature (0 = greedy)', num('--temperature'), 0)
   .option('--json', 'print JSON for machines')
-  .option('--device <device>', "'cpu' or 'cuda:N'", 'cpu')
+  .option('--device <device>', DEVICE_HELP, 'auto')
   .action(async (o) => {
     const { judgeCommand } = await import('./judge-command.js');
     await judgeCommand(o);
@@ -175,7 +185,7 @@ program
   .option('--base <dir>', 'base checkpoint folder (default models/base)')
   .option('--out <dir>', 'output folder (default runs/default)')
   .option('--seeds <n>', 'training runs per method with different training seeds (default from the config: 1); the report gives means with 95 % bootstrap intervals', int('--seeds'))
-  .option('--device <device>', "'cpu' or 'cuda:N'")
+  .option('--device <device>', `${DEVICE_HELP} (default: the config's device, 'auto')`)
   .action(async (o) => {
     const { experimentCommand } = await import('./experiment-command.js');
     const cfg = runConfig(o, { methods: o.methods, base: o.base, out: o.out, device: o.device, seeds: o.seeds });
@@ -255,19 +265,16 @@ export async function main(argv = process.argv): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (e) {
-    if (e instanceof ConfigError || e instanceof RangeError || e instanceof TypeError) {
-      console.error(`mtrl-judge: ${e.message}`);
-      process.exitCode = 2;
-      return;
+    // Every error ends in one line (the flag, what is wrong, what to do) and a non-zero exit code;
+    // the stack only with --verbose or DEBUG.
+    const { line, exitCode } = formatCliError(e);
+    process.stderr.write(`mtrl-judge: ${line}\n`);
+    if (wantsStack(argv)) {
+      process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      const cause = e instanceof Error ? e.cause : undefined;
+      if (cause !== undefined) process.stderr.write(`caused by: ${cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)}\n`);
     }
-    // Bad files (checkpoint, safetensors, tokenizer, dataset, image) are one line too, not a stack
-    // trace; MTRL_DEBUG=1 shows the stack.
-    if (e instanceof Error && !process.env.MTRL_DEBUG) {
-      console.error(`mtrl-judge: ${e.message.split('\n')[0]}`);
-      process.exitCode = 1;
-      return;
-    }
-    throw e;
+    process.exitCode = exitCode;
   }
 }
 

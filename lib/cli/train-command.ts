@@ -3,14 +3,16 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { JudgeExample } from '../data/types.js';
-import { parseDevice } from '../device.js';
 import { loadCheckpoint, saveCheckpoint } from '../model/checkpoint.js';
 import { formatTable } from '../metrics/table.js';
 import { GrpoTrainer, type GrpoTrainerState } from '../rl/grpo-trainer.js';
 import { SftTrainer } from '../rl/sft-trainer.js';
+import { finalAsBestState } from '../rl/training-log.js';
 import { registryFor, type RunConfig } from './config.js';
+import { checkpointFor, CliError, datasetFor } from './errors.js';
 import { loadData } from './load-data.js';
 import { createProgress } from './progress.js';
+import { cliDevice } from './resolve.js';
 
 export interface TrainFlags {
   method: 'mt-rl' | 'rl-single' | 'sft-unified' | 'sft-single';
@@ -19,9 +21,18 @@ export interface TrainFlags {
   resume: boolean;
 }
 
+/**
+ * best/ always exists after training: when evaluation chose a best step (evalEvery > 0 with a
+ * validation set) it was saved then; otherwise the final weights are saved as best/ too.
+ */
+function saveBestIfUnselected(dir: string, bestStep: number, step: number, save: () => void): void {
+  if (bestStep > 0 && existsSync(path.join(dir, 'best', 'config.json'))) return;
+  if (step > 0) save();
+}
+
 export async function trainCommand(cfg: RunConfig, flags: TrainFlags): Promise<void> {
-  const device = parseDevice(cfg.device, '--device');
-  const data = await loadData(cfg, flags.data);
+  const device = cliDevice(cfg.device);
+  const data = await datasetFor(flags.data ? '--data' : 'config data.dir', () => loadData(cfg, flags.data));
   const registry = registryFor(cfg);
   const single = flags.method.endsWith('-single');
   const groups = single ? cfg.inDistribution.map((t) => [t]) : [cfg.inDistribution];
@@ -34,15 +45,17 @@ export async function trainCommand(cfg: RunConfig, flags: TrainFlags): Promise<v
     progress.log('\ninterrupted: finishing the current step, then saving a checkpoint (Ctrl-C again to quit now)');
     requestStop?.();
   });
-  progress.log(`data: ${data.description}`);
+  progress.log(`data: ${data.description}; base: ${cfg.base}`);
   for (const tasks of groups) {
     if (stopRequested) break;
     const dir = single ? path.join(cfg.out, flags.method, tasks[0]!) : path.join(cfg.out, flags.method);
     const lastDir = path.join(dir, 'last');
     const resumeFrom = flags.resume && existsSync(lastDir) ? lastDir : undefined;
     if (flags.resume && !resumeFrom) progress.log(`--resume: no checkpoint at ${lastDir}; starting from ${cfg.base}`);
-    const ck = loadCheckpoint(resumeFrom ?? cfg.base, { device });
-    if (!ck.tokenizer) throw new Error(`${resumeFrom ?? cfg.base} has no tokenizer.json`);
+    const ck = resumeFrom
+      ? checkpointFor('--resume', resumeFrom, `delete ${lastDir} to start over from --base`, () => loadCheckpoint(resumeFrom, { device }))
+      : checkpointFor('--base', cfg.base, `pass --base <checkpoint folder>, or run \`mtrl-judge pretrain --out ${cfg.base}\` first`, () => loadCheckpoint(cfg.base, { device }));
+    if (!ck.tokenizer) throw new CliError(resumeFrom ? '--resume' : '--base', `${resumeFrom ?? cfg.base} has no tokenizer.json`, 'pass a checkpoint written by mtrl-judge pretrain or train', { exitCode: 1 });
     const { model, tokenizer } = ck;
     const taskList = tasks.map((t) => registry.get(t));
     const train = data.train.filter((e: JudgeExample) => tasks.includes(e.task));
@@ -82,10 +95,11 @@ export async function trainCommand(cfg: RunConfig, flags: TrainFlags): Promise<v
       requestStop = () => trainer.requestStop();
       progress.start(`training ${label}`, trainer.config.maxSteps);
       progress.update(trainer.step);
-      await trainer.train();
+      const r = await trainer.train();
       refModel?.dispose();
       progress.stop();
       saveLast(trainer);
+      saveBestIfUnselected(dir, r.bestStep, trainer.step, () => saveCheckpoint(path.join(dir, 'best'), { model, tokenizer, trainerState: finalAsBestState(trainer.step) }));
     } else {
       const trainer: SftTrainer = new SftTrainer({
         model,
@@ -109,9 +123,10 @@ export async function trainCommand(cfg: RunConfig, flags: TrainFlags): Promise<v
       requestStop = () => trainer.requestStop();
       progress.start(`training ${label}`, trainer.config.maxSteps);
       progress.update(trainer.step);
-      await trainer.train();
+      const r = await trainer.train();
       progress.stop();
       saveLast(trainer);
+      saveBestIfUnselected(dir, r.bestStep, trainer.step, () => saveCheckpoint(path.join(dir, 'best'), { model, tokenizer, trainerState: finalAsBestState(trainer.step) }));
     }
     progress.log(`saved ${lastDir}`);
     if (validation.length && !stopRequested) {

@@ -12,6 +12,7 @@ import type { JudgeModel } from '../model/judge-model.js';
 import type { Tokenizer } from '../model/tokenizer.js';
 import type { ExampleJudgment, MethodReport, TaskScore, CurvePoint } from '../report/report.js';
 import { GrpoTrainer, type GrpoStepMetrics } from '../rl/grpo-trainer.js';
+import { finalAsBestState } from '../rl/training-log.js';
 import type { GrpoConfig } from '../rl/grpo-config.js';
 import { SftTrainer, type SftConfig, type SftStepMetrics } from '../rl/sft-trainer.js';
 import type { Task } from '../tasks/task.js';
@@ -83,6 +84,7 @@ function toScore(e: TaskEvaluation, task: Task | undefined): TaskScore {
     accuracy: e.accuracy,
     n: e.n,
     formatRate: e.formatRate,
+    verdictRate: 1 - e.invalidRate,
     ...(e.positionConsistentAccuracy !== undefined ? { positionConsistentAccuracy: e.positionConsistentAccuracy } : {}),
     ...(e.flipRate !== undefined ? { flipRate: e.flipRate } : {}),
     ...(e.spearman !== undefined ? { spearman: e.spearman } : {}),
@@ -200,6 +202,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
       trainSteps = r.steps;
       curves.push(...grpoCurves(stepLog));
       saveCheckpoint(path.join(dir, 'last'), { model, tokenizer, optimizer: trainer.optimizer, trainerState: trainer.state() });
+      if (r.bestStep <= 0) saveCheckpoint(path.join(dir, 'best'), { model, tokenizer, trainerState: finalAsBestState(r.steps) });
       if (r.bestStep > 0 && r.bestStep !== r.steps) model.dispose();
       const best = r.bestStep > 0 && r.bestStep !== r.steps ? loadCheckpoint(path.join(dir, 'best'), { device: o.device ?? 'cpu' }).model : model;
       return { model: best, tokenizer, curves, trainSteps, seconds: (performance.now() - t0) / 1000 };
@@ -222,6 +225,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
     const r = await trainer.train();
     trainSteps = r.steps;
     saveCheckpoint(path.join(dir, 'last'), { model, tokenizer, optimizer: trainer.optimizer, trainerState: trainer.state() });
+    if (r.bestStep <= 0) saveCheckpoint(path.join(dir, 'best'), { model, tokenizer, trainerState: finalAsBestState(r.steps) });
     if (r.bestStep > 0 && r.bestStep !== r.steps) model.dispose();
     const best = r.bestStep > 0 && r.bestStep !== r.steps ? loadCheckpoint(path.join(dir, 'best'), { device: o.device ?? 'cpu' }).model : model;
     return { model: best, tokenizer, curves, trainSteps, seconds: (performance.now() - t0) / 1000 };

@@ -10,8 +10,14 @@ export interface TaskScore {
   macroF1: number;
   accuracy: number;
   n: number;
-  /** Fraction of outputs with a parsable verdict in the required format. */
+  /**
+   * Fraction of outputs in the strict format the paper's format reward accepts: one
+   * <think>…</think> block, then one <answer>…</answer> block holding exactly one verdict. Answer-only
+   * outputs (the SFT baselines' target) score 0 here even when their verdict parses.
+   */
   formatRate?: number;
+  /** Fraction of outputs with a parsable verdict (read leniently, as the accuracy reward reads it). */
+  verdictRate?: number;
   /** Pairwise tasks: right in both presentation orders (J1's position-consistent accuracy). */
   positionConsistentAccuracy?: number;
   /** Pairwise tasks: verdict changes when the two images are swapped. */
@@ -103,7 +109,8 @@ function nOf(m: MethodReport, key: 'inDistribution' | 'outOfDistribution'): stri
 /**
  * Markdown table: rows = methods, columns = tasks (+ mean), cells = % with the 95 % bootstrap
  * interval when the methods were aggregated over seeds (lib/experiment/seeds.ts), best per column in
- * bold, and the n behind each cell (seeds × test examples).
+ * bold (lowest for flipRate; nothing is bold in a column where fewer than two methods have a value
+ * or all of them tie), and the n behind each cell (seeds × test examples).
  */
 export function scoreTable(
   methods: MethodReport[],
@@ -126,13 +133,14 @@ export function scoreTable(
   const cols = [...tasks, 'mean'];
   const best = cols.map((_, j) => {
     const vals = rows.map((r) => r.vals[j]).filter((v): v is number => v !== undefined && Number.isFinite(v));
-    return vals.length ? (better === 'lower' ? Math.min(...vals) : Math.max(...vals)) : NaN;
+    if (vals.length < 2 || vals.every((v) => pct(v) === pct(vals[0]!))) return NaN; // nothing to single out
+    return better === 'lower' ? Math.min(...vals) : Math.max(...vals);
   });
   const lines = [`| method | ${cols.join(' | ')} |${showN ? ' n |' : ''}`, `|---|${cols.map(() => '---:').join('|')}|${showN ? '---:|' : ''}`];
   for (const r of rows) {
     const cells = r.vals.map((v, j) => {
       const text = withInterval(v, r.ivs[j]);
-      return v !== undefined && v === best[j] && rows.length > 1 ? `**${text}**` : text;
+      return v !== undefined && Number.isFinite(best[j]) && pct(v) === pct(best[j]) ? `**${text}**` : text;
     });
     lines.push(`| ${r.label} | ${cells.join(' | ')} |${showN ? ` ${r.n} |` : ''}`);
   }
@@ -167,9 +175,13 @@ function curveCharts(methods: MethodReport[]): Array<{ name: string; svg: string
       const window = Math.max(1, Math.round(Math.max(...[...byTask.values()].map((p) => p.length)) / 10));
       const series: Series[] = [...byTask].map(([name, points]) => ({ name, points: movingAverage(points, window) }));
       const rate = /accuracy|reward|rate|f1/i.test(metric);
+      // One pooled series ('all': e.g. SFT-Unified's loss over its mixed batches) is not "per task".
+      const pooled = byTask.size === 1 && byTask.has('all');
+      if (pooled) series[0]!.name = 'all tasks (mixed batches)';
+      const what = pooled ? `${metric}, all tasks pooled` : byTask.size === 1 ? `${metric} (${[...byTask.keys()][0]})` : `${metric} per task`;
       charts.push({
         name: `curve-${m.method}-${metric}`.replace(/[^a-z0-9_-]+/gi, '-'),
-        svg: lineChart(series, { title: `${m.label}: ${metric} per task${window > 1 ? ` (moving average of ${window} steps)` : ''}`, xLabel: 'step', yLabel: metric, ...(rate ? { yRange: [0, 1] as [number, number] } : {}) }),
+        svg: lineChart(series, { title: `${m.label}: ${what}${window > 1 ? ` (moving average of ${window} steps)` : ''}`, xLabel: 'step', yLabel: metric, ...(rate ? { yRange: [0, 1] as [number, number] } : {}) }),
       });
     }
   }
@@ -231,7 +243,9 @@ export function writeReport(dir: string, r: ExperimentReport): { markdown: strin
     md.push('### Position consistency (right in both image orders, %)', '', scoreTable(r.methods, 'outOfDistribution', 'positionConsistentAccuracy'), '');
     md.push('### Flip rate (verdict changes when the images are swapped, %; lower is better)', '', scoreTable(r.methods, 'outOfDistribution', 'flipRate'), '');
   }
-  md.push('### Format rate (outputs with one parsable verdict, %)', '', scoreTable(r.methods, 'inDistribution', 'formatRate'), '');
+  const hasVerdictRate = r.methods.some((m) => Object.values(m.inDistribution).some((s) => s.verdictRate !== undefined));
+  if (hasVerdictRate) md.push('### Verdict rate (outputs with a parsable verdict, %)', '', scoreTable(r.methods, 'inDistribution', 'verdictRate'), '');
+  md.push(`### ${FORMAT_HEADING}`, '', scoreTable(r.methods, 'inDistribution', 'formatRate'), '');
   if (r.findings?.length) md.push('## Findings', '', ...r.findings.map((f) => `- ${f}`), '');
   md.push('## Training', '', '| method | steps | seconds |', '|---|---:|---:|', ...timing, '');
   for (const c of charts.slice(2)) md.push(`![${c.name}](charts/${c.name}.svg)`, '');
@@ -256,6 +270,10 @@ export function writeReport(dir: string, r: ExperimentReport): { markdown: strin
   writeFileSync(html, renderHtml(r, charts));
   return { markdown, html, charts: chartPaths };
 }
+
+/** What the format-rate table measures (the strict format, not merely a parsable verdict). */
+const FORMAT_HEADING =
+  'Strict format rate (outputs with one `<think>…</think>` block then one `<answer>…</answer>` holding exactly one verdict, %; answer-only outputs score 0 even when their verdict parses)';
 
 function escHtml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -299,8 +317,13 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}.charts svg{margin:6px
 <h1>${escHtml(r.title)}</h1><div class="sub">${escHtml(r.createdAt)} · ${escHtml(r.machine)}</div>
 <h2>In-distribution (macro-F1 %)</h2>${mdTableToHtml(scoreTable(r.methods, 'inDistribution'))}
 <h2>Out-of-distribution: pairwise, never seen in training (macro-F1 %)</h2>${mdTableToHtml(scoreTable(r.methods, 'outOfDistribution'))}
-${hasPair ? `<h3>Position-consistent accuracy (%)</h3>${mdTableToHtml(scoreTable(r.methods, 'outOfDistribution', 'positionConsistentAccuracy'))}<h3>Flip rate (%)</h3>${mdTableToHtml(scoreTable(r.methods, 'outOfDistribution', 'flipRate'))}` : ''}
-<h3>Format rate (%)</h3>${mdTableToHtml(scoreTable(r.methods, 'inDistribution', 'formatRate'))}
+${hasPair ? `<h3>Position-consistent accuracy (%)</h3>${mdTableToHtml(scoreTable(r.methods, 'outOfDistribution', 'positionConsistentAccuracy'))}<h3>Flip rate (verdict changes when the images are swapped, %; lower is better)</h3>${mdTableToHtml(scoreTable(r.methods, 'outOfDistribution', 'flipRate'))}` : ''}
+${
+  r.methods.some((m) => Object.values(m.inDistribution).some((s) => s.verdictRate !== undefined))
+    ? `<h3>Verdict rate (outputs with a parsable verdict, %)</h3>${mdTableToHtml(scoreTable(r.methods, 'inDistribution', 'verdictRate'))}`
+    : ''
+}
+<h3>${escHtml(FORMAT_HEADING.replace(/`/g, ''))}</h3>${mdTableToHtml(scoreTable(r.methods, 'inDistribution', 'formatRate'))}
 ${r.findings?.length ? `<h2>Findings</h2><ul>${r.findings.map((f) => `<li>${escHtml(f)}</li>`).join('')}</ul>` : ''}
 <h2>Charts</h2><div class="charts">${charts.map((c) => c.svg).join('')}</div>
 ${examples ? `<h2>Example judgments</h2>${examples}` : ''}

@@ -166,3 +166,11 @@ export async function runTrainingLoop<E extends { macroF1: number; accuracy: num
   }
   return { steps: t.step(), stoppedEarly, best: t.earlyStopping.state.best, bestStep: t.earlyStopping.state.bestStep };
 }
+
+/**
+ * trainer_state.json of a best/ checkpoint that no validation evaluation selected (evalEvery 0 or no
+ * validation set): best/ then holds the final weights, the same as last/ without the optimizer.
+ */
+export function finalAsBestState(step: number): Record<string, unknown> {
+  return { kind: 'best', step, selectedBy: 'final step (no validation evaluation chose a best: evalEvery is 0 or there is no validation set)' };
+}
