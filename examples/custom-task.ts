@@ -69,7 +69,11 @@ const trainer = new GrpoTrainer({
   train,
   rewardModel: new RewardModel({ custom: { brief } }),
   config: { maxSteps: 8, batchSize: 8, numGenerations: 4, maxCompletionLength: 24, learningRate: 3e-4 },
-  onStep: (m) => console.log(`step ${m.step}: reward ${m.rewardMean.toFixed(3)} (brief ${m.components.brief?.toFixed(2) ?? '–'})`),
+  // `brief` is null ("not applicable") for outputs without a think block: a batch with none has no mean.
+  onStep: (m) => {
+    const b = m.components.brief;
+    console.log(`step ${m.step}: reward ${m.rewardMean.toFixed(3)} (brief ${b !== undefined && Number.isFinite(b) ? b.toFixed(2) : 'n/a: no think block in this batch'})`);
+  },
 });
 await trainer.train();
 const after = evaluateJudge(ck.model, tokenizer, [task], test, { maxNewTokens: 24 }).brightness!;

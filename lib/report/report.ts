@@ -241,7 +241,7 @@ export function writeReport(dir: string, r: ExperimentReport): { markdown: strin
   ];
   if (hasPair) {
     md.push('### Position consistency (right in both image orders, %)', '', scoreTable(r.methods, 'outOfDistribution', 'positionConsistentAccuracy'), '');
-    md.push('### Flip rate (verdict changes when the images are swapped, %; lower is better)', '', scoreTable(r.methods, 'outOfDistribution', 'flipRate'), '');
+    md.push('### Flip rate (verdict changes when the images are swapped, %; lower is better; – = no pair got a verdict in both orders)', '', scoreTable(r.methods, 'outOfDistribution', 'flipRate'), '');
   }
   const hasVerdictRate = r.methods.some((m) => Object.values(m.inDistribution).some((s) => s.verdictRate !== undefined));
   if (hasVerdictRate) md.push('### Verdict rate (outputs with a parsable verdict, %)', '', scoreTable(r.methods, 'inDistribution', 'verdictRate'), '');
@@ -317,7 +317,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}.charts svg{margin:6px
 <h1>${escHtml(r.title)}</h1><div class="sub">${escHtml(r.createdAt)} · ${escHtml(r.machine)}</div>
 <h2>In-distribution (macro-F1 %)</h2>${mdTableToHtml(scoreTable(r.methods, 'inDistribution'))}
 <h2>Out-of-distribution: pairwise, never seen in training (macro-F1 %)</h2>${mdTableToHtml(scoreTable(r.methods, 'outOfDistribution'))}
-${hasPair ? `<h3>Position-consistent accuracy (%)</h3>${mdTableToHtml(scoreTable(r.methods, 'outOfDistribution', 'positionConsistentAccuracy'))}<h3>Flip rate (verdict changes when the images are swapped, %; lower is better)</h3>${mdTableToHtml(scoreTable(r.methods, 'outOfDistribution', 'flipRate'))}` : ''}
+${hasPair ? `<h3>Position-consistent accuracy (%)</h3>${mdTableToHtml(scoreTable(r.methods, 'outOfDistribution', 'positionConsistentAccuracy'))}<h3>Flip rate (verdict changes when the images are swapped, %; lower is better; – = no pair got a verdict in both orders)</h3>${mdTableToHtml(scoreTable(r.methods, 'outOfDistribution', 'flipRate'))}` : ''}
 ${
   r.methods.some((m) => Object.values(m.inDistribution).some((s) => s.verdictRate !== undefined))
     ? `<h3>Verdict rate (outputs with a parsable verdict, %)</h3>${mdTableToHtml(scoreTable(r.methods, 'inDistribution', 'verdictRate'))}`
