@@ -102,7 +102,9 @@ describe('CLI: one line per hostile input', () => {
       const r = await cli(args());
       expect(r.status, r.stderr).not.toBe(0);
       expect(r.status).not.toBe(null); // exited, not killed by the 120 s guard (tsx start-up alone takes seconds)
-      const lines = r.stderr.trim().split('\n');
+      // The device line ('device: cpu (auto: …)') is information printed before the work starts; the
+      // error itself must be one line.
+      const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('device: '));
       expect(lines, r.stderr).toHaveLength(1);
       expect(lines[0]).toMatch(/^mtrl-judge: /);
       expect(lines[0]).toMatch(want);
