@@ -237,6 +237,8 @@ program
   .option('--config <file>', 'run config whose custom tasks are served too')
   .option('--device <device>', "'cpu' or 'cuda:N'", 'cpu')
   .option('--quiet', 'no per-request log lines on stderr')
+  .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain); needs --tls-key')
+  .option('--tls-key <file>', 'the PEM private key (unencrypted) of --tls-cert')
   .action(async (o) => {
     const { serveCommand } = await import('./serve-command.js');
     await serveCommand(o);
