@@ -42,7 +42,8 @@ describe('serve: judging', () => {
   });
 
   it('300 concurrent requests from many clients are all answered, each with its own result, in shared batches', async () => {
-    const before = srv.metrics.batchRows.series.get('')?.count ?? 0;
+    const series = () => srv.metrics.batchRows.series.get('');
+    const before = { count: series()?.count ?? 0, sum: series()?.sum ?? 0 };
     const n = 300;
     const which = Array.from({ length: n }, (_, i) => (i * 7) % f.examples.length);
     const res = await Promise.all(which.map((i) => post(`${srv.url}/v1/judge`, judgeBody(f, i))));
@@ -51,8 +52,12 @@ describe('serve: judging', () => {
       expect(r.json.raw).toBe(expected[which[k]!]);
       expect(r.json.task).toBe(f.examples[which[k]!]!.task);
     });
-    const batches = srv.metrics.batchRows.series.get('')!.count - before;
-    expect(batches).toBeLessThan(n / 2); // requests were batched across clients
+    // Requests were batched across clients: every row was judged, in fewer batches than requests (each
+    // request is one row from its own client). How many fewer depends on how fast the requests arrive:
+    // under half when this file runs alone, 155 batches for 300 in a full-suite run sharing one core.
+    const batches = series()!.count - before.count;
+    expect(series()!.sum - before.sum).toBe(n);
+    expect(batches).toBeLessThan(n * 0.8);
   });
 
   it('/v1/judge/batch judges each request, and a bad one fails alone', async () => {
