@@ -61,3 +61,45 @@ export async function post(url: string, body: unknown, headers: Record<string, s
   }
   return { status: res.status, json, headers: res.headers };
 }
+
+// SSE events are free-form JSON objects; the tests check their fields.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type SseEvent = Record<string, any>;
+
+/**
+ * POSTs and reads a Server-Sent Events answer as a client does: the body as it arrives, split into
+ * events at blank lines, the `data:` lines of an event joined with newlines, until `data: [DONE]`.
+ */
+export async function postSse(url: string, body: unknown): Promise<{ status: number; contentType: string | null; events: SseEvent[]; done: boolean; reads: number }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream' }, body: JSON.stringify(body) });
+  const events: SseEvent[] = [];
+  let done = false;
+  let reads = 0;
+  let buf = '';
+  let data: string[] = [];
+  const decoder = new TextDecoder();
+  const line = (l: string) => {
+    if (l === '') {
+      if (data.length > 0) {
+        const text = data.join('\n');
+        if (done) throw new Error(`an event after [DONE]: ${text}`);
+        if (text === '[DONE]') done = true;
+        else events.push(JSON.parse(text) as SseEvent);
+      }
+      data = [];
+    } else if (l.startsWith('data:')) data.push(l.slice(5).replace(/^ /, ''));
+    else if (!l.startsWith(':') && !/^(event|id|retry):/.test(l)) throw new Error(`not an SSE line: ${l}`);
+  };
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    reads++;
+    buf += decoder.decode(chunk, { stream: true });
+    let nl: number;
+    while ((nl = buf.search(/\r\n|\r|\n/)) >= 0) {
+      line(buf.slice(0, nl));
+      buf = buf.slice(nl + (buf.startsWith('\r\n', nl) ? 2 : 1));
+    }
+  }
+  if (buf !== '') line(buf);
+  line('');
+  return { status: res.status, contentType: res.headers.get('content-type'), events, done, reads };
+}

@@ -1,6 +1,6 @@
 // The bridge to distributed RL engines: /v1/rewards gives what GrpoTrainer's RewardModel gives,
-// /get_reward speaks OpenRLHF's remote reward model protocol, and `data export --format verl|openrlhf`
-// writes those engines' dataset layouts with our scheduler's mixing; verl's reward_fn.py (run with
+// /get_reward speaks OpenRLHF's remote reward model protocol, and `data export --format
+// verl-jsonl|openrlhf` writes those engines' dataset layouts (verl's parquet: serve-verl-parquet.test.ts) with our scheduler's mixing; verl's reward_fn.py (run with
 // python3 when present) gets the same rewards from the server.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -115,7 +115,7 @@ describe("OpenRLHF's remote reward model (--remote_rm_url .../get_reward)", () =
   });
 });
 
-describe('data export --format verl | openrlhf', () => {
+describe('data export --format verl-jsonl | openrlhf', () => {
   let data: string;
   beforeAll(async () => {
     data = path.join(tmp, 'suite');
@@ -128,9 +128,9 @@ describe('data export --format verl | openrlhf', () => {
     });
   });
 
-  it('verl: data_source, chat prompt with <image>, images, ground truth, the scheduler stream and weights', async () => {
+  it('verl-jsonl: data_source, chat prompt with <image>, images, ground truth, the scheduler stream and weights', async () => {
     const out = path.join(tmp, 'verl');
-    const s = await exportForRl({ format: 'verl', data, out, registry, batchSize: 6, steps: 5, seed: 3 });
+    const s = await exportForRl({ format: 'verl-jsonl', data, out, registry, batchSize: 6, steps: 5, seed: 3 });
     const rows = readFileSync(path.join(out, 'train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as JsonRow);
     expect(rows).toHaveLength(30);
     const r0 = rows[0]!;
@@ -158,7 +158,7 @@ describe('data export --format verl | openrlhf', () => {
     expect(pair.images).toHaveLength(2);
     expect(pair.prompt[0].content).toMatch(/^Image A: <image>\nImage B: <image>\n/);
     // Refuses to overwrite by accident.
-    await expect(exportForRl({ format: 'verl', data, out, registry })).rejects.toThrow(/already exists/);
+    await expect(exportForRl({ format: 'verl-jsonl', data, out, registry })).rejects.toThrow(/already exists/);
   });
 
   it.skipIf(!hasPython)("verl's reward_fn.py gets the server's rewards (python3; skipped without it)", async () => {

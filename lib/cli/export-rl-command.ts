@@ -1,11 +1,11 @@
-// `mtrl-judge data export --format verl|openrlhf`: the suite (or a JSONL folder) in the dataset layout
+// `mtrl-judge data export --format verl|verl-jsonl|openrlhf`: the suite (or a JSONL folder) in the dataset layout
 // of a distributed RL engine, with our scheduler's task mixing (lib/serve/rl-export.ts).
 import path from 'node:path';
 import type { BaseStrategyName } from '../scheduler/strategies.js';
 
 export interface RlExportFlags {
   out: string;
-  format: 'verl' | 'openrlhf';
+  format: 'verl' | 'verl-jsonl' | 'openrlhf';
   data?: string;
   preset: 'small' | 'paper';
   seed: number;
@@ -18,6 +18,7 @@ export interface RlExportFlags {
   batchSize?: number;
   steps?: number;
   rewardUrl?: string;
+  verlImages?: 'embed' | 'path';
   overwrite?: boolean;
 }
 
@@ -62,6 +63,7 @@ export async function rlExportCommand(o: RlExportFlags): Promise<void> {
     ...(o.steps !== undefined ? { steps: o.steps } : {}),
     seed: cfg.grpo.seed ?? 0,
     ...(o.rewardUrl ? { rewardUrl: o.rewardUrl } : {}),
+    ...(o.verlImages ? { verlImages: o.verlImages } : {}),
     overwrite: !!o.overwrite,
   });
   console.log(`wrote ${r.dir} (${o.format}): ${JSON.stringify(r.rows)} rows; training stream ${r.steps} batches × ${r.batchSize}`);

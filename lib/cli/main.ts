@@ -195,12 +195,12 @@ program
 const data = program.command('data').description('judging data utilities');
 data
   .command('export')
-  .description('write the generated judging suite to a folder (PNG images + JSONL per split), or (--format verl|openrlhf) the suite or a JSONL folder in an RL engine\'s dataset layout')
+  .description('write the generated judging suite to a folder (PNG images + JSONL per split), or (--format verl|verl-jsonl|openrlhf) the suite or a JSONL folder in an RL engine\'s dataset layout')
   .requiredOption('--out <dir>', 'output folder')
   .addOption(new Option('--preset <name>', 'suite sizes').choices(['small', 'paper']).default('small'))
   .option('--seed <n>', 'suite seed', int('--seed'), 1)
   .option('--image-size <n>', 'image side in pixels (16..128)', int('--image-size'), 32)
-  .addOption(new Option('--format <name>', 'mtrl (our JSONL), or the dataset layout of verl / OpenRLHF (written to <out>/<format>/)').choices(['mtrl', 'verl', 'openrlhf']).default('mtrl'))
+  .addOption(new Option('--format <name>', 'mtrl (our JSONL), or the dataset layout of verl (parquet; verl-jsonl: JSONL) / OpenRLHF (JSONL), written to <out>/<format>/').choices(['mtrl', 'verl', 'verl-jsonl', 'openrlhf']).default('mtrl'))
   .option('--data <dir>', 'verl/openrlhf: convert this JSONL folder instead of the generated suite')
   .option('--config <file>', 'verl/openrlhf: run config (custom tasks, inDistribution, grpo.strategy/batchSize/seed)')
   .option('--tasks <list>', 'verl/openrlhf: only these tasks', list)
@@ -210,6 +210,7 @@ data
   .option('--batch-size <n>', 'verl/openrlhf: prompts per batch of the training stream', int('--batch-size'))
   .option('--steps <n>', 'verl/openrlhf: batches written (default: one pass over the training data)', int('--steps'))
   .option('--reward-url <url>', 'verl: the mtrl-judge serve URL reward_fn.py calls (default http://127.0.0.1:8080)')
+  .addOption(new Option('--verl-images <mode>', 'verl parquet: embed the image bytes in the rows, or store absolute paths').choices(['embed', 'path']).default('embed'))
   .option('--overwrite', 'replace files of an earlier export')
   .action(async (o) => {
     if (o.format !== 'mtrl') {
@@ -236,6 +237,8 @@ program
   .option('--config <file>', 'run config whose custom tasks are served too')
   .option('--device <device>', "'cpu' or 'cuda:N'", 'cpu')
   .option('--quiet', 'no per-request log lines on stderr')
+  .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain); needs --tls-key')
+  .option('--tls-key <file>', 'the PEM private key (unencrypted) of --tls-cert')
   .action(async (o) => {
     const { serveCommand } = await import('./serve-command.js');
     await serveCommand(o);

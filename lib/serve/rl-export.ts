@@ -2,11 +2,13 @@
 // train a judge on our tasks with our rewards (served by `mtrl-judge serve`, /v1/rewards and
 // /get_reward) and our multi-task mixing:
 //
-// - verl (RLHFDataset): one row per prompt with data_source = the task, prompt = chat messages whose
-//   text holds one <image> placeholder per image, images = [{ image: absolute path }],
-//   reward_model = { style: "rule", ground_truth: the verdict word }, extra_info = { split, index, id,
-//   task, label, sampling_weight }; plus reward_fn.py, a verl custom reward function that asks our
-//   server for the reward of each completion.
+// - verl (RLHFDataset): Parquet files (verl-parquet.ts), one row per prompt with data_source = the
+//   task, prompt = chat messages whose text holds one <image> placeholder per image, images = the
+//   image files' bytes ({bytes, path}, as a Hugging Face Image feature) or their absolute paths
+//   ({image}), reward_model = { style: "rule", ground_truth: the verdict word }, extra_info = { split,
+//   index, id, task, label, sampling_weight }; plus reward_fn.py, a verl custom reward function that
+//   asks our server for the reward of each completion. verl-jsonl: the same rows as JSONL with image
+//   paths (for verl forks that read JSONL, e.g. EasyR1, and for reading).
 // - OpenRLHF: one row per prompt with prompt = chat messages with image and text parts (Qwen-VL
 //   message layout), prompt_text = the same with <image> placeholders, label = JSON {"task",
 //   "label", "verdict"} (pass --label_key label; /get_reward reads it back), datasource = the task,
@@ -17,7 +19,7 @@
 // task mixture batch by batch; every row also carries sampling_weight = p_task / n_task (the
 // scheduler's per-task probability spread over the task's examples) for engines that sample with
 // weights, and weights.json records the probabilities. The validation and test splits are written
-// whole. JSONL is written; verl reads parquet (one `datasets` call converts it, see docs/scale-out.md).
+// whole.
 import { createWriteStream, promises as fs } from 'node:fs';
 import { once } from 'node:events';
 import path from 'node:path';
@@ -28,8 +30,10 @@ import type { Split } from '../data/types.js';
 import { MultiTaskScheduler } from '../scheduler/scheduler.js';
 import type { BaseStrategyName } from '../scheduler/strategies.js';
 import type { TaskRegistry } from '../tasks/registry.js';
+import { writeVerlParquet, type VerlImageMode, type VerlRow } from './verl-parquet.js';
 
-export type RlFormat = 'verl' | 'openrlhf';
+export type RlFormat = 'verl' | 'verl-jsonl' | 'openrlhf';
+export const RL_FORMATS: readonly RlFormat[] = ['verl', 'verl-jsonl', 'openrlhf'];
 
 export interface RlExportOptions {
   format: RlFormat;
@@ -53,6 +57,8 @@ export interface RlExportOptions {
   seed?: number;
   /** The serve URL reward_fn.py posts to (verl). Default http://127.0.0.1:8080. */
   rewardUrl?: string;
+  /** verl parquet: store the image files' bytes in the rows ("embed", default) or their absolute paths. */
+  verlImages?: VerlImageMode;
   overwrite?: boolean;
 }
 
@@ -104,9 +110,12 @@ async function writeJsonl(file: string, lines: Iterable<unknown>): Promise<numbe
   return n;
 }
 
-/** Writes `<out>/{train,validation,test}.jsonl`, weights.json and (verl) reward_fn.py. */
+/** Writes `<out>/{train,validation,test}.parquet` (verl) or `.jsonl` (verl-jsonl, openrlhf), weights.json and (verl) reward_fn.py. */
 export async function exportForRl(o: RlExportOptions): Promise<RlExportSummary> {
-  if (o.format !== 'verl' && o.format !== 'openrlhf') throw new RangeError(`data export: --format must be verl or openrlhf, got ${JSON.stringify(o.format)}`);
+  if (!RL_FORMATS.includes(o.format)) throw new RangeError(`data export: --format must be ${RL_FORMATS.join(', ')}, got ${JSON.stringify(o.format)}`);
+  const verlImages = o.verlImages ?? 'embed';
+  if (verlImages !== 'embed' && verlImages !== 'path') throw new RangeError(`data export: --verl-images must be embed or path, got ${JSON.stringify(verlImages)}`);
+  const ext = o.format === 'verl' ? 'parquet' : 'jsonl';
   const batchSize = o.batchSize ?? 16;
   if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new RangeError(`data export: --batch-size must be an integer ≥ 1, got ${batchSize}`);
   const rows = await readRecords(o.data, o.registry, o.tasks);
@@ -116,7 +125,7 @@ export async function exportForRl(o: RlExportOptions): Promise<RlExportSummary> 
 
   await fs.mkdir(o.out, { recursive: true });
   if (!o.overwrite) {
-    for (const f of ['train.jsonl', 'weights.json']) {
+    for (const f of [`train.${ext}`, 'weights.json']) {
       if (await fs.stat(path.join(o.out, f)).then(() => true, () => false)) throw new Error(`data export: ${path.join(o.out, f)} already exists; pass --overwrite to replace it`);
     }
   }
@@ -142,20 +151,21 @@ export async function exportForRl(o: RlExportOptions): Promise<RlExportSummary> 
   const steps = o.steps ?? Math.ceil(bySplit.train.length / batchSize);
   if (!(Number.isInteger(steps) && steps >= 1)) throw new RangeError(`data export: --steps must be an integer ≥ 1, got ${steps}`);
 
-  const toRow = (r: Row, split: Split, index: number): Record<string, unknown> => {
+  const toRow = (r: Row, split: Split, index: number): Record<string, unknown> | VerlRow => {
     const task = o.registry.get(r.record.task);
     const question = task.buildPrompt({ id: r.record.id, task: task.name, format: task.format, images: [], label: r.record.label, ...(r.record.prompt !== undefined ? { prompt: r.record.prompt } : {}) });
     const verdict = task.verdictFor(r.record.label);
     const w = split === 'train' ? weightOf(task.name) : 1;
-    if (o.format === 'verl') {
-      return {
+    if (o.format === 'verl' || o.format === 'verl-jsonl') {
+      const row: VerlRow = {
         data_source: task.name,
         prompt: [{ role: 'user', content: imagePrefix(r.images.length) + question }],
-        images: r.images.map((p) => ({ image: p })),
+        images: r.images,
         ability: 'judge',
         reward_model: { style: 'rule', ground_truth: verdict },
         extra_info: { split, index, id: r.record.id, task: task.name, label: r.record.label, sampling_weight: w },
       };
+      return o.format === 'verl' ? row : { ...row, images: r.images.map((p) => ({ image: p })) };
     }
     return {
       prompt: [{ role: 'user', content: [...r.images.map((p) => ({ type: 'image', image: `file://${p}` })), { type: 'text', text: question }] }],
@@ -175,12 +185,14 @@ export async function exportForRl(o: RlExportOptions): Promise<RlExportSummary> 
     let i = 0;
     for (let s = 0; s < steps; s++) for (const it of scheduler.next().items) yield toRow(it.example!, 'train', i++);
   };
-  counts.train = await writeJsonl(path.join(o.out, 'train.jsonl'), trainRows());
-  files.train = 'train.jsonl';
+  const write = (file: string, rows: Iterable<Record<string, unknown> | VerlRow>) =>
+    o.format === 'verl' ? writeVerlParquet(file, rows as Iterable<VerlRow>, verlImages) : writeJsonl(file, rows);
+  counts.train = await write(path.join(o.out, `train.${ext}`), trainRows());
+  files.train = `train.${ext}`;
   for (const split of ['validation', 'test'] as const) {
     if (bySplit[split].length === 0) continue;
-    counts[split] = await writeJsonl(path.join(o.out, `${split}.jsonl`), bySplit[split].map((r, i) => toRow(r, split, i)));
-    files[split] = `${split}.jsonl`;
+    counts[split] = await write(path.join(o.out, `${split}.${ext}`), bySplit[split].map((r, i) => toRow(r, split, i)));
+    files[split] = `${split}.${ext}`;
   }
   const summary: RlExportSummary = { dir: o.out, files, rows: counts, probabilities, sizes, steps, batchSize };
   await fs.writeFile(
@@ -197,13 +209,14 @@ export async function exportForRl(o: RlExportOptions): Promise<RlExportSummary> 
         probabilities,
         sizes,
         perExampleWeight: Object.fromEntries(Object.keys(sizes).map((t) => [t, weightOf(t)])),
-        note: 'train.jsonl is the scheduler stream (steps × batchSize rows, in order: read it without shuffling); sampling_weight = p_task / n_task for weighted samplers',
+        ...(o.format === 'verl' ? { images: verlImages } : {}),
+        note: `train.${ext} is the scheduler stream (steps × batchSize rows, in order: read it without shuffling); sampling_weight = p_task / n_task for weighted samplers`,
       },
       null,
       2,
     ) + '\n',
   );
-  if (o.format === 'verl') await fs.writeFile(path.join(o.out, 'reward_fn.py'), verlRewardFn(o.rewardUrl ?? 'http://127.0.0.1:8080'));
+  if (o.format !== 'openrlhf') await fs.writeFile(path.join(o.out, 'reward_fn.py'), verlRewardFn(o.rewardUrl ?? 'http://127.0.0.1:8080'));
   return summary;
 }
 

@@ -2,7 +2,7 @@
 //
 //   POST /v1/judge              { task, images: [data URL | base64], prompt?, temperature?, samples?, max_tokens? }
 //   POST /v1/judge/batch        { requests: [ ...the same... ] }
-//   POST /v1/chat/completions   OpenAI chat format (text + image_url data-URL parts)
+//   POST /v1/chat/completions   OpenAI chat format (text + image_url data-URL parts; stream: true = SSE)
 //   GET  /v1/models, GET /health, GET /metrics (Prometheus)
 //   POST /v1/rewards            completions + tasks + labels -> rewards and their components
 //   POST /get_reward            OpenRLHF's remote reward model protocol (--remote_rm_url)
@@ -13,6 +13,7 @@
 // connections, finishes every accepted request, then stops the worker.
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Device } from '../device.js';
 import { RewardModel } from '../rewards/model.js';
@@ -23,6 +24,8 @@ import { decodeRequestImage } from './images.js';
 import { DeadlineError, JudgeService, QueueFullError, RequestError, UnavailableError } from './judge-service.js';
 import { ServeMetrics } from './metrics.js';
 import { openrlhfEndpoint, rewardsEndpoint } from './rewards-api.js';
+import { chatCompletionChunks, sendSse, SseBody } from './sse.js';
+import { checkTlsPair, type TlsFiles } from './tls.js';
 import type { ItemResult, SampleResult, ServeItem } from './serve-engine.js';
 
 export interface ServeOptions {
@@ -51,10 +54,12 @@ export interface ServeOptions {
   tasks?: TaskDefinition[];
   /** One line per request (method, path, status, ms); default none. */
   log?: (line: string) => void;
+  /** Serve HTTPS with this PEM certificate and key (checked before the model loads: TlsConfigError). */
+  tls?: TlsFiles;
 }
 
 export interface JudgeServer {
-  /** http://host:port */
+  /** http://host:port (https:// with tls) */
   readonly url: string;
   readonly port: number;
   readonly metrics: ServeMetrics;
@@ -104,6 +109,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<JudgeServer>
   }
   if (!(Number.isInteger(o.timeoutMs) && o.timeoutMs >= 0)) throw new RangeError(`serve: timeoutMs must be an integer ≥ 0, got ${String(o.timeoutMs)}`);
   if (o.apiKey !== undefined && o.apiKey.length === 0) throw new RangeError('serve: apiKey must not be empty');
+  if (o.tls) checkTlsPair(o.tls);
 
   const registry = new TaskRegistry();
   for (const t of o.tasks ?? []) registry.register(t);
@@ -283,7 +289,12 @@ export async function startServer(opts: ServeOptions = {}): Promise<JudgeServer>
   async function handleChat(body: unknown, started: number): Promise<unknown> {
     const svc = needService();
     if (!isObject(body)) throw new HttpError(400, 'body must be an OpenAI chat completion request { model, messages, ... }');
-    if (body.stream === true) throw new HttpError(400, 'stream: true is not supported; the whole judgment is returned at once');
+    if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') throw new HttpError(400, `stream must be true or false, got ${JSON.stringify(body.stream)}`);
+    const stream = body.stream === true;
+    const so = body.stream_options;
+    if (so !== undefined && so !== null && !(isObject(so) && (so.include_usage === undefined || typeof so.include_usage === 'boolean')))
+      throw new HttpError(400, 'stream_options must be { include_usage?: boolean }');
+    const includeUsage = stream && isObject(so) && so.include_usage === true;
     const task = chatTask(body);
     if (!Array.isArray(body.messages) || body.messages.length === 0) throw new HttpError(400, 'messages must be a non-empty array');
     const images: string[] = [];
@@ -339,14 +350,26 @@ export async function startServer(opts: ServeOptions = {}): Promise<JudgeServer>
       };
     });
     const completion = res.samples.reduce((a, s) => a + s.logprobs.length, 0);
-    return {
-      id: `chatcmpl-${randomUUID()}`,
-      object: 'chat.completion',
-      created: Math.floor(Date.now() / 1000),
-      model: `${MODEL_ID}/${task}`,
-      choices,
-      usage: { prompt_tokens: res.promptTokens, completion_tokens: completion, total_tokens: res.promptTokens + completion },
-    };
+    const head = { id: `chatcmpl-${randomUUID()}`, created: Math.floor(Date.now() / 1000), model: `${MODEL_ID}/${task}` };
+    const usage = { prompt_tokens: res.promptTokens, completion_tokens: completion, total_tokens: res.promptTokens + completion };
+    if (stream) {
+      // The completion is finished here (see sse.ts): it goes out as one chunk per token.
+      return new SseBody(
+        chatCompletionChunks({
+          ...head,
+          logprobs: wantLogprobs,
+          ...(includeUsage ? { usage } : {}),
+          choices: res.samples.map((s, i) => ({
+            raw: s.raw,
+            pieces: s.finished ? s.tokens.slice(0, -1) : s.tokens,
+            logprobs: s.finished ? s.logprobs.slice(0, -1) : s.logprobs,
+            finishReason: choices[i]!.finish_reason as 'stop' | 'length',
+            judgment: choices[i]!.judgment,
+          })),
+        }),
+      );
+    }
+    return { id: head.id, object: 'chat.completion', created: head.created, model: head.model, choices, usage };
   }
 
   function models(): unknown {
@@ -442,7 +465,8 @@ export async function startServer(opts: ServeOptions = {}): Promise<JudgeServer>
       const body = r.json ? await readJson(req) : undefined;
       const out = await r.handler(body, started);
       status = 200;
-      send(res, 200, out);
+      if (out instanceof SseBody) await sendSse(res, out, draining ? { Connection: 'close' } : {});
+      else send(res, 200, out);
     } catch (e) {
       const he = e instanceof HttpError ? e : new HttpError(500, `internal error: ${(e as Error)?.message ?? String(e)}`);
       status = he.status;
@@ -457,7 +481,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<JudgeServer>
     }
   }
 
-  const server = http.createServer((req, res) => {
+  const listener = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     active++;
     if (!req.url?.startsWith('/health')) received++;
     res.once('close', () => {
@@ -468,7 +492,8 @@ export async function startServer(opts: ServeOptions = {}): Promise<JudgeServer>
       // handle() answers every error itself; this only guards against a bug there.
       send(res, 500, { error: { message: `internal error: ${(e as Error)?.message}`, type: 'server_error', code: 500 } });
     });
-  });
+  };
+  const server = o.tls ? https.createServer({ cert: o.tls.cert, key: o.tls.key }, listener) : http.createServer(listener);
   server.requestTimeout = 0; // the per-request deadline is ours (--timeout-ms)
   server.headersTimeout = 30_000;
   server.keepAliveTimeout = 5_000;
@@ -490,7 +515,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<JudgeServer>
 
   let closing: Promise<void> | null = null;
   return {
-    url: `http://${host}:${addr.port}`,
+    url: `${o.tls ? 'https' : 'http'}://${host}:${addr.port}`,
     port: addr.port,
     metrics,
     service,
