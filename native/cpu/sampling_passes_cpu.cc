@@ -444,6 +444,7 @@ MTRL_TARGET_AVX2 void scan_avx2(const float* x, int64_t lo, int64_t hi, StreamSe
       int64_t b1 = b0 + kScanBlock < s1 ? b0 + kScanBlock : s1;
       __m256 bm = ninf;
       for (int64_t i = b0; i < b1; i += 8) {
+        if (((i - b0) & 15) == 0) _mm_prefetch(reinterpret_cast<const char*>(x + i + kScanPrefetch), _MM_HINT_T0);
         __m256 v = load8_tail(x, i, b1);
         bad = _mm256_or_ps(bad, _mm256_cmp_ps(v, pinf, _CMP_NLT_UQ));
         fin += __builtin_popcount(_mm256_movemask_ps(_mm256_cmp_ps(v, ninf, _CMP_GT_OQ)));
