@@ -10,6 +10,27 @@ import { fileURLToPath } from 'node:url';
 export const benchDir = path.dirname(fileURLToPath(import.meta.url));
 export const resultsDir = path.join(benchDir, 'results');
 
+/**
+ * The clock every timing uses: 'wall' (default) or 'cpu' (`--clock cpu`, or MTRL_BENCH_CLOCK=cpu):
+ * CPU time of the process (Node: process.cpuUsage; torch: time.process_time). On a core shared
+ * with other processes, CPU time leaves out the time slices other processes take; it is only
+ * meaningful with one thread (OMP_NUM_THREADS=1), where it equals the work's own time.
+ */
+export const clock: 'wall' | 'cpu' = (() => {
+  const i = process.argv.indexOf('--clock');
+  const v = i >= 0 ? process.argv[i + 1] : process.env.MTRL_BENCH_CLOCK;
+  return v === 'cpu' ? 'cpu' : 'wall';
+})();
+
+/** Current time in ms on the benchmark clock. */
+export function nowMs(): number {
+  if (clock === 'cpu') {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e3;
+  }
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
 export interface Timing {
   p50: number;
   p20: number;
@@ -45,9 +66,9 @@ export function time(fn: () => unknown, opts: TimeOptions = {}): Timing {
   const samples: number[] = [];
   let spent = 0;
   while (samples.length < minReps || (spent < budget && samples.length < maxReps)) {
-    const t0 = process.hrtime.bigint();
+    const t0 = nowMs();
     fn();
-    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    const ms = nowMs() - t0;
     samples.push(ms);
     spent += ms;
   }
@@ -65,9 +86,9 @@ export async function timeAsync(fn: () => Promise<unknown>, opts: TimeOptions = 
   const samples: number[] = [];
   let spent = 0;
   while (samples.length < minReps || (spent < budget && samples.length < maxReps)) {
-    const t0 = process.hrtime.bigint();
+    const t0 = nowMs();
     await fn();
-    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    const ms = nowMs() - t0;
     samples.push(ms);
     spent += ms;
   }
@@ -164,24 +185,63 @@ export function formatNumber(x: number): string {
   return x.toPrecision(3);
 }
 
-let torchCache: { python: string; version: string } | null | undefined;
+let torchCache: { python: string; version: string; blas: string } | null | undefined;
 /**
  * The Python that can import torch (the optional baseline; never required): $MTRL_PYTHON, then
  * /usr/bin/python3 (where Debian's python3-torch installs), then python3 on PATH.
  */
-export function torchPython(): { python: string; version: string } | null {
+export function torchPython(): { python: string; version: string; blas: string } | null {
   if (torchCache === undefined) {
     torchCache = null;
     for (const py of [process.env.MTRL_PYTHON, '/usr/bin/python3', 'python3']) {
       if (!py) continue;
-      const r = spawnSync(py, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8', timeout: 60_000 });
+      const r = spawnSync(py, ['-c', torchProbe], { encoding: 'utf8', timeout: 60_000 });
       if (r.status === 0) {
-        torchCache = { python: py, version: r.stdout.trim() };
+        const [version, blas] = r.stdout.trim().split('\n');
+        torchCache = { python: py, version: version!, blas: blas ?? 'unknown' };
         break;
       }
     }
   }
   return torchCache;
+}
+
+// Which BLAS library torch's matmul runs in: the shared objects mapped after one matmul (Debian's
+// torch links the generic libblas.so.3, which the alternatives system points at OpenBLAS or at the
+// ~80x slower reference BLAS).
+const torchProbe = `import torch
+a = torch.randn(64, 64); a @ a
+libs = sorted({l.split()[-1] for l in open('/proc/self/maps') if '/' in l})
+names = [l for l in libs if any(s in l.lower() for s in ('openblas', 'mkl', 'blis', 'libblas', 'atlas'))]
+print(torch.__version__)
+print(' '.join(sorted({n.split('/')[-1] for n in names})) or 'builtin')`;
+
+/**
+ * 'openblas', 'mkl', 'blis' when torch's BLAS is an optimised one; 'reference' when it is the
+ * reference BLAS (libblas.so.3 without an optimised library); 'unknown' otherwise.
+ */
+export function torchBlas(): string {
+  const t = torchPython();
+  if (!t) return 'none';
+  const b = t.blas.toLowerCase();
+  for (const n of ['openblas', 'mkl', 'blis']) if (b.includes(n)) return n;
+  if (b.includes('libblas') || b.includes('atlas')) return 'reference';
+  return 'unknown';
+}
+
+/** Whether ratios against torch may be quoted: torch runs an optimised BLAS (prints why not). */
+export function torchBlasOk(): boolean {
+  const b = torchBlas();
+  if (b === 'reference')
+    console.log(`torch uses the reference BLAS (${torchPython()!.blas}): no ratio against it is quoted; install libopenblas0-pthread`);
+  return b !== 'reference' && b !== 'none';
+}
+
+/** One line naming torch, its BLAS, the threads and the clock, for every benchmark's header. */
+export function torchLine(): string {
+  const t = torchPython();
+  if (!t) return 'PyTorch: not available';
+  return `PyTorch ${t.version} (${t.python}), BLAS ${torchBlas()} (${t.blas}), ${benchThreads()} thread(s) on both sides, ${clock} clock`;
 }
 
 /** True when some Python can import torch. */
@@ -211,11 +271,12 @@ export function benchThreads(): number {
 
 /** Python helper source for timing in torch baselines: `bench(fn) -> {"p50":..,"p20":..,"p80":..}` in ms. */
 export const torchTimer = `
+_clock = time.${clock === 'cpu' ? 'process_time' : 'perf_counter'}
 def bench(fn, warmup=2, min_reps=5, budget_ms=1500, max_reps=200):
     for _ in range(warmup): fn()
     s = []; spent = 0.0
     while len(s) < min_reps or (spent < budget_ms and len(s) < max_reps):
-        t0 = time.perf_counter(); fn(); ms = (time.perf_counter() - t0) * 1e3
+        t0 = _clock(); fn(); ms = (_clock() - t0) * 1e3
         s.append(ms); spent += ms
     s.sort()
     q = lambda p: s[int(round((len(s) - 1) * p))]

@@ -6,15 +6,17 @@
 // over N·T ∈ {1024, 4096} × V ∈ {32000, 151936} × d ∈ {512, 2048} (`--quick`: N·T = 1024, V = 32000,
 // d = 512). Each (impl, shape) runs in a fresh process so its peak memory is its own: native peak
 // bytes over the live bytes before the call (tensors) and peak RSS growth (everything).
-// Usage: npx tsx benchmarks/policy-loss.ts [--quick] [--no-torch]
+// Usage: npx tsx benchmarks/policy-loss.ts [--clock cpu] [--quick] [--no-torch]
+// Also times our matmul on the loss's three products alone ('gemm3') and reports the fused loss's
+// rate as a % of that (it is GEMM-bound).
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Tensor, memoryStats } from '../lib/index.js';
 import { matmul } from '../lib/kernels/gemm.js';
 import { policyLoss, policyLossUnfused, type PolicyLossBatch } from '../lib/kernels/policy-loss.js';
-import { args, markdownTable, printTable, runTorch, time, torchAvailable, torchTimer, writeCsv, type Row, type Timing } from './harness.js';
+import { args, benchThreads, clock, markdownTable, printTable, runTorch, time, torchAvailable, torchLine, torchTimer, writeCsv, type Row, type Timing } from './harness.js';
 
-type Impl = 'fused-linear' | 'logits-path' | 'unfused' | 'torch';
+type Impl = 'fused-linear' | 'logits-path' | 'unfused' | 'torch' | 'gemm3';
 interface Shape {
   NT: number;
   V: number;
@@ -68,6 +70,18 @@ function child(impl: Impl, s: Shape): void {
       gw.dispose();
       r.logprobs.dispose();
     };
+  } else if (impl === 'gemm3') {
+    // Only the loss's three GEMMs (logits = H W^T, dH = G W, dW = G^T H) into preallocated outputs:
+    // the rate the fused kernel is compared with (it is GEMM-bound).
+    const h2 = hidden.reshape([s.NT, s.d]);
+    const L = Tensor.empty([s.NT, s.V]);
+    const GH = Tensor.empty([s.NT, s.d]);
+    const GW = Tensor.empty([s.V, s.d]);
+    run = () => {
+      matmul(h2, weight, { transB: true, out: L });
+      matmul(L, weight, { out: GH });
+      matmul(L, h2, { transA: true, out: GW });
+    };
   } else {
     run = () => {
       const r = policyLossUnfused({ hidden, weight }, batch);
@@ -115,10 +129,12 @@ print(json.dumps({"timing": t, "peakExtraBytes": (rss1 - rss0) * 1024, "rssGrowt
 }
 
 function parent(): void {
+  process.env.MTRL_BENCH_CLOCK = clock; // the children time on the same clock
+  console.log(torchLine());
   const shapes: Shape[] = [];
   for (const NT of args.quick ? [1024] : [1024, 4096])
     for (const V of args.quick ? [32000] : [32000, 151936]) for (const d of args.quick ? [512] : [512, 2048]) shapes.push({ NT, V, d });
-  const impls: Impl[] = ['fused-linear', 'logits-path', 'unfused'];
+  const impls: Impl[] = ['fused-linear', 'gemm3', 'logits-path', 'unfused'];
   const withTorch = !args.noTorch && torchAvailable();
   if (withTorch) impls.push('torch');
   else console.log(args.noTorch ? 'PyTorch baseline skipped (--no-torch)' : 'PyTorch baseline skipped: python3 cannot import torch');
@@ -129,7 +145,7 @@ function parent(): void {
   for (const s of shapes) {
     const results = new Map<Impl, Measured>();
     for (const impl of impls) {
-      const materialised = impl === 'fused-linear' ? 0 : (impl === 'logits-path' ? 2 : 4) * s.NT * s.V * 4;
+      const materialised = impl === 'fused-linear' ? 0 : (impl === 'gemm3' ? 1 : impl === 'logits-path' ? 2 : 4) * s.NT * s.V * 4;
       if (materialised > memLimit) {
         console.log(`${impl} ${shapeStr(s)}: skipped (would materialise ${(materialised / 2 ** 30).toFixed(1)} GiB)`);
         continue;
@@ -150,6 +166,9 @@ function parent(): void {
     }
     const unfused = results.get('unfused');
     const torch = results.get('torch');
+    const gemm3 = results.get('gemm3');
+    const fused = results.get('fused-linear');
+    results.delete('gemm3');
     // Every implementation returns dL/dhidden (NT·d) and dL/dweight (V·d) in f32: the workspace is
     // the peak extra memory beyond those outputs.
     const outputs = (s.NT * s.d + s.V * s.d + s.NT) * 4;
@@ -161,8 +180,11 @@ function parent(): void {
       const memVsUnfused = unfused ? m.peakExtraBytes / unfused.peakExtraBytes : NaN;
       const workVsUnfused = unfused ? work(m) / work(unfused) : NaN;
       const vsTorch = torch ? m.timing.p50 / torch.timing.p50 : NaN;
-      table.push([shapeStr(s), impl, m.timing.p50, m.timing.p20, m.timing.p80, mib, workMiB, m.rssGrowthBytes / 2 ** 20, vsUnfused, memVsUnfused, workVsUnfused, vsTorch]);
+      // The fused loss's rate as a % of our own GEMM rate on its three products (same FLOPs).
+      const gemmPct = impl === 'fused-linear' && gemm3 && fused ? (100 * gemm3.timing.p50) / fused.timing.p50 : NaN;
+      table.push([shapeStr(s), impl, m.timing.p50, m.timing.p20, m.timing.p80, mib, workMiB, m.rssGrowthBytes / 2 ** 20, vsUnfused, memVsUnfused, workVsUnfused, vsTorch, Number.isFinite(gemmPct) ? `${gemmPct.toFixed(0)}% (3 GEMMs ${gemm3!.timing.p50.toFixed(1)} ms)` : '']);
       const shape = shapeStr(s);
+      if (Number.isFinite(gemmPct)) rows.push({ op: 'policy_loss', impl, mode: 'fwd+bwd', shape, timing: m.timing, metric: 'pct_of_own_gemm_rate', value: gemmPct });
       rows.push({ op: 'policy_loss', impl, mode: 'fwd+bwd', shape, timing: m.timing, metric: 'peak_extra_MiB', value: mib });
       rows.push({ op: 'policy_loss', impl, mode: 'fwd+bwd', shape, timing: m.timing, metric: 'workspace_MiB', value: workMiB });
       rows.push({ op: 'policy_loss', impl, mode: 'fwd+bwd', shape, timing: m.timing, metric: 'rss_growth_MiB', value: m.rssGrowthBytes / 2 ** 20 });
@@ -183,8 +205,9 @@ function parent(): void {
     'peak / unfused',
     'workspace / unfused',
     'time / torch',
+    'rate vs own GEMM',
   ];
-  printTable('Policy loss, forward + backward (GRPO, on-policy, all tokens counted; N = NT/256, T = 256)', header, table);
+  printTable(`Policy loss, forward + backward (GRPO, on-policy, all tokens counted; N = NT/256, T = 256), ${benchThreads()} thread(s), ${clock} clock`, header, table);
   console.log('\n' + markdownTable(header, table));
   console.log(`\nCSV: ${writeCsv('policy-loss', rows)}`);
 }

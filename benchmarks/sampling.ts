@@ -13,13 +13,13 @@
 // Logits are 2.5·N(0, 1) f32; temperature 1; top-k 50, top-p 0.9, min-p 0.05. On a CUDA machine
 // the CUDA path is timed too.
 //
-// Usage: npx tsx benchmarks/sampling.ts [--quick] [--B 1,16] [--V 32000,151936] [--no-torch] [--no-reference]
+// Usage: npx tsx benchmarks/sampling.ts [--clock cpu] [--quick] [--B 1,16] [--V 32000,151936] [--no-torch] [--no-reference]
 import { cudaAvailable } from '../lib/device.js';
 import { sampleTokens, sampleTokensSortReference, type SampleOptions } from '../lib/kernels/sampling.js';
 import { native } from '../lib/native.js';
 import { Tensor } from '../lib/tensor.js';
 import os from 'node:os';
-import { args, markdownTable, printTable, runTorch, time, torchAvailable, torchPython, torchTimer, benchThreads, writeCsv, type Row } from './harness.js';
+import { args, markdownTable, printTable, runTorch, time, torchAvailable, torchLine, torchTimer, clock, benchThreads, writeCsv, type Row } from './harness.js';
 
 const noReference = process.argv.includes('--no-reference');
 // --B 1,16 / --V 32000 pick a subset of the grid.
@@ -127,8 +127,7 @@ function loadAvg(): string {
 }
 
 const loads: string[] = [];
-if (torchAvailable() && !args.noTorch)
-  console.log(`PyTorch ${torchPython()!.version} (${torchPython()!.python}), ${benchThreads()} threads on both sides; load average at start ${loadAvg()}`);
+console.log(`${torchLine()}; load average at start ${loadAvg()}`);
 
 for (const V of Vs) {
   for (const B of Bs) {
@@ -196,7 +195,7 @@ for (const V of Vs) {
 }
 
 const header = ['B', 'V', 'mode', 'mtrl µs', 'GB/s', 'sort-ref µs', '× vs sort', 'torch µs', 'torch approach', '× vs torch', 'cuda µs', 'torch-cuda µs'];
-printTable(`sampleTokens (CPU ${simd}; logits 2.5·N(0,1) f32; top-k 50, top-p 0.9, min-p 0.05; medians)`, header, table);
+printTable(`sampleTokens (CPU ${simd}, ${benchThreads()} thread(s), ${clock} clock; logits 2.5·N(0,1) f32; top-k 50, top-p 0.9, min-p 0.05; medians)`, header, table);
 if (!torchAvailable() || args.noTorch) console.log('(PyTorch baseline skipped: python3 cannot import torch or --no-torch)');
 if (!cuda.available) console.log(`(CUDA columns skipped: ${cuda.reason})`);
 console.log(`Load average (1 / 5 / 15 min) after each shape's torch run: ${loads.join('; ')}`);
