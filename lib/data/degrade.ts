@@ -5,7 +5,7 @@
 //  - rationality (AGIN-Rat): objects cut and shifted, duplicated, or fused into an impossible overlap.
 // Each defect has a severity in [0, 1] that sets its strength; parameters are drawn once, when the
 // defect is sampled, so a defect renders identically at every image size.
-import type { Rng } from './rng.js';
+import type { Rng } from '../rng.js';
 import type { DrawItem, FloatImage } from './render.js';
 import type { Scene } from './scene.js';
 
