@@ -70,22 +70,15 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
 };
 
 /** TRL / Hugging Face TrainingArguments names whose counterpart here is not just the camelCase form. */
-const TRL_ALIASES: Record<string, { key: string; note?: string }> = {
-  per_device_train_batch_size: { key: 'batchSize', note: 'batchSize counts prompts, TRL counts completions: use TRL batch size / numGenerations' },
-  train_batch_size: { key: 'batchSize', note: 'batchSize counts prompts, TRL counts completions: use TRL batch size / numGenerations' },
-  lr_scheduler_type: { key: 'lrScheduler' },
-  eval_steps: { key: 'evalEvery' },
-  save_steps: { key: 'saveEvery' },
-  early_stopping_patience: { key: 'earlyStoppingPatience' },
-  steps_per_generation: { key: 'numIterations' },
-  num_iterations: { key: 'numIterations' },
-  max_new_tokens: { key: 'maxCompletionLength' },
-  adam_beta1: { key: 'adamBeta1' },
-  adam_beta2: { key: 'adamBeta2' },
-  epsilon_high: { key: 'epsilonHigh' },
-  top_p: { key: 'topP' },
-  top_k: { key: 'topK' },
-  min_p: { key: 'minP' },
+const TRL_ALIASES: Record<string, string> = {
+  ...{ per_device_train_batch_size: 'batchSize', train_batch_size: 'batchSize', lr_scheduler_type: 'lrScheduler', eval_steps: 'evalEvery' },
+  ...{ save_steps: 'saveEvery', early_stopping_patience: 'earlyStoppingPatience', steps_per_generation: 'numIterations', num_iterations: 'numIterations' },
+  ...{ max_new_tokens: 'maxCompletionLength', adam_beta1: 'adamBeta1', adam_beta2: 'adamBeta2', epsilon_high: 'epsilonHigh', top_p: 'topP', top_k: 'topK', min_p: 'minP' },
+};
+/** What to know when moving a TRL setting over. */
+const ALIAS_NOTES: Record<string, string> = {
+  per_device_train_batch_size: 'batchSize counts prompts, TRL counts completions: use TRL batch size / numGenerations',
+  train_batch_size: 'batchSize counts prompts, TRL counts completions: use TRL batch size / numGenerations',
 };
 
 const camel = (k: string) => k.replace(/[_-]+([a-z0-9])/gi, (_, c: string) => c.toUpperCase());
@@ -108,8 +101,9 @@ function editDistance(a: string, b: string): number {
 export function suggestKey(key: string, where: string): string {
   const known = KNOWN_KEYS[where] ?? [];
   const alias = TRL_ALIASES[key.toLowerCase()];
+  const note = ALIAS_NOTES[key.toLowerCase()];
   const prefix = where ? `${where}.` : '';
-  if (alias && known.includes(alias.key)) return `did you mean ${prefix}${alias.key}?${alias.note ? ` (${alias.note})` : ''}`;
+  if (alias && known.includes(alias)) return `did you mean ${prefix}${alias}?${note ? ` (${note})` : ''}`;
   const c = camel(key);
   const exact = known.find((k) => k === c || k.toLowerCase() === c.toLowerCase());
   if (exact) return `did you mean ${prefix}${exact}?${exact === 'batchSize' && where === 'grpo' ? ' (batchSize counts prompts, not completions as in TRL)' : ''}`;

@@ -4,51 +4,14 @@
 // call), statistics f32, ids i32; every op runs on the device of its tensors (cpu or cuda:N).
 // Parameter gradients overwrite, or add into a given tensor with `accumulate: true`; every
 // reduction is deterministic (same bits whatever the thread count).
-import { native, type NativeCore, type NativeTensorHandle } from '../native.js';
+import type { NativeTensorHandle as H } from '../addon.js';
+import { native } from '../native.js';
+import { handleOf as h, optionalHandle as oh, optionsArg } from './args.js';
+
+const n = native;
+const opts = <T extends object>(o: T | undefined, fn: string): T => optionsArg<T>(o, fn);
 import { Tensor } from '../tensor.js';
 
-type H = NativeTensorHandle;
-type Opts = Record<string, unknown>;
-
-interface ModelOpsNative {
-  rmsnormForward(x: H, w: H, o: Opts): { y: H; rstd: H };
-  rmsnormBackward(dy: H, x: H, w: H, rstd: H, o: Opts): { dx: H; dw: H };
-  layernormForward(x: H, w: H, b: H, o: Opts): { y: H; mean: H; rstd: H };
-  layernormBackward(dy: H, x: H, w: H, mean: H, rstd: H, o: Opts): { dx: H; dw: H; db: H };
-  rope(x: H, positions: H, o: Opts): H;
-  swigluForward(gate: H, up: H, o: Opts): H;
-  swigluBackward(dout: H, gate: H, up: H, o: Opts): { dgate: H; dup: H };
-  geluForward(x: H, o: Opts): H;
-  geluBackward(dout: H, x: H, o: Opts): H;
-  addInPlace(a: H, b: H, alpha: number): H;
-  addBias(x: H, bias: H): H;
-  sumRows(x: H, o: Opts): H;
-  embeddingForward(ids: H, table: H, o: Opts): H;
-  embeddingBackward(dout: H, ids: H, o: Opts): H;
-  patchEmbed(image: H, o: Opts): H;
-  patchEmbedBackward(dpatches: H, imageShape: readonly number[], o: Opts): H;
-  adamwStep(param: H, grad: H, m: H, v: H, o: Opts): void;
-  sumSquares(x: H): number;
-  gradNorm(tensors: H[]): number;
-  clipGradNorm(tensors: H[], maxNorm: number): number;
-}
-
-function n(): NativeCore & ModelOpsNative {
-  return native() as NativeCore & ModelOpsNative;
-}
-
-function h(t: unknown, fn: string, arg: string): H {
-  if (!(t instanceof Tensor)) throw new TypeError(`${fn}: ${arg} must be a Tensor, got ${t === null ? 'null' : typeof t}`);
-  return t.handle;
-}
-function oh(t: unknown, fn: string, arg: string): H | undefined {
-  return t === undefined || t === null ? undefined : h(t, fn, arg);
-}
-function opts<T extends object>(o: T | undefined, fn: string): T {
-  if (o === undefined) return {} as T;
-  if (o === null || typeof o !== 'object') throw new TypeError(`${fn}: options must be an object, got ${o === null ? 'null' : typeof o}`);
-  return o;
-}
 /** The caller's tensor when one was given (identity kept), else a wrapper of the fresh native result. */
 function res(given: Tensor | undefined, handle: H): Tensor {
   return given ?? Tensor.fromHandle(handle);

@@ -58,6 +58,18 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
 }
 
+/** Mean and count of the values that are not null ("not applicable"). */
+export function summarize(values: readonly RewardValue[]): ComponentSummary {
+  let s = 0;
+  let n = 0;
+  for (const v of values) {
+    if (v === null) continue;
+    s += v;
+    n++;
+  }
+  return { mean: n > 0 ? s / n : NaN, count: n };
+}
+
 export class RewardModel {
   private readonly fixed: RewardComponent[] | null;
   private readonly extra: RewardComponent[];
@@ -173,16 +185,6 @@ export class RewardModel {
       });
       totals.push(any ? sum * gate : null);
     }
-    const summarize = (vals: RewardValue[]): ComponentSummary => {
-      let s = 0;
-      let n = 0;
-      for (const v of vals) {
-        if (v === null) continue;
-        s += v;
-        n++;
-      }
-      return { mean: n > 0 ? s / n : NaN, count: n };
-    };
     const summary: Record<string, ComponentSummary> = {};
     for (const n of names) summary[n] = summarize(components[n]!);
     const byTask: RewardBatch['byTask'] = {};

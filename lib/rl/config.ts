@@ -72,13 +72,23 @@ const loopShape = {
   maxCompletionLength: int(1, LIMITS.tokens).default(24),
 };
 
-export const grpoSchema = z
-  .object({
-    ...optimizerShape,
-    ...loopShape,
-    learningRate: optimizerShape.learningRate.default(1e-4),
-    adamBeta2: optimizerShape.adamBeta2.default(0.99),
-    batchSize: loopShape.batchSize.default(16),
+/** A judge trainer's schema: the shared fields with the method's defaults, plus its own fields. */
+function trainerSchema<E extends z.ZodRawShape>(defaults: { learningRate: number; adamBeta2: number; batchSize: number }, own: E) {
+  return z
+    .object({
+      ...optimizerShape,
+      ...loopShape,
+      learningRate: optimizerShape.learningRate.default(defaults.learningRate),
+      adamBeta2: optimizerShape.adamBeta2.default(defaults.adamBeta2),
+      batchSize: loopShape.batchSize.default(defaults.batchSize),
+      ...own,
+    })
+    .strict();
+}
+
+export const grpoSchema = trainerSchema(
+  { learningRate: 1e-4, adamBeta2: 0.99, batchSize: 16 },
+  {
     /** Completions per prompt (G). The paper uses 20; small models train fine with 8. */
     numGenerations: int(2, LIMITS.generations).default(8),
     /** Sampling temperature for rollouts (the loss divides logits by it too, as TRL does). */
@@ -106,20 +116,16 @@ export const grpoSchema = z
     maxResampleRounds: int(0, LIMITS.iterations).default(1),
     /** Zero advantages farther than this many std from the batch mean (off when undefined). */
     filterStd: positive().optional(),
-  })
-  .strict();
+  },
+);
 
-export const sftSchema = z
-  .object({
-    ...optimizerShape,
-    ...loopShape,
-    learningRate: optimizerShape.learningRate.default(3e-4),
-    adamBeta2: optimizerShape.adamBeta2.default(0.999),
-    batchSize: loopShape.batchSize.default(32),
+export const sftSchema = trainerSchema(
+  { learningRate: 3e-4, adamBeta2: 0.999, batchSize: 32 },
+  {
     /** 'answer' (the paper's SFT baselines) or 'reasoning' (targets carry a think block). */
     target: oneOf(['answer', 'reasoning']).default('answer'),
-  })
-  .strict();
+  },
+);
 
 /**
  * Pretraining of the base model (lib/experiment/pretrain.ts): the shared optimizer and loop with the

@@ -12,7 +12,7 @@ import { policyLoss } from '../kernels/policy-loss.js';
 import { disposeBatch, type JudgeInput } from '../model/batch.js';
 import type { JudgeModel } from '../model/judge-model.js';
 import type { RewardInput, RewardValue } from '../rewards/components.js';
-import { RewardModel, type ComponentSummary, type RewardBatch } from '../rewards/model.js';
+import { RewardModel, summarize, type ComponentSummary, type RewardBatch } from '../rewards/model.js';
 import type { TaskStepStats } from '../scheduler/strategies.js';
 import type { Task } from '../tasks/task.js';
 import { Tensor } from '../tensor.js';
@@ -401,17 +401,6 @@ function mergeStepStats(stats: readonly TaskStepStats[]): TaskStepStats[] {
     zeroVarianceFraction: a.groups > 0 ? a.zero / a.groups : 0,
     ...(a.rewardGroups > 0 ? { rewardMean: a.reward / a.rewardGroups } : {}),
   }));
-}
-
-function summarize(values: readonly RewardValue[]): ComponentSummary {
-  let s = 0;
-  let n = 0;
-  for (const v of values) {
-    if (v === null) continue;
-    s += v;
-    n++;
-  }
-  return { mean: n > 0 ? s / n : NaN, count: n };
 }
 
 /** Replaces groups `slots` of (ro, rw) with groups `useful` of (ex, exRw); rebuilds every summary. */
