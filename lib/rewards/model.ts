@@ -70,6 +70,28 @@ export function summarize(values: readonly RewardValue[]): ComponentSummary {
   return { mean: n > 0 ? s / n : NaN, count: n };
 }
 
+/** A RewardBatch from per-row totals and component values: summaries over all rows and per task (`taskOf(row)`). */
+export function rewardBatch(totals: RewardValue[], components: Record<string, RewardValue[]>, names: string[], taskOf: (row: number) => string): RewardBatch {
+  const summary: Record<string, ComponentSummary> = {};
+  for (const n of names) summary[n] = summarize(components[n]!);
+  const byTask: RewardBatch['byTask'] = {};
+  const rowsOf = new Map<string, number[]>();
+  totals.forEach((_, i) => {
+    const rows = rowsOf.get(taskOf(i)) ?? [];
+    rows.push(i);
+    rowsOf.set(taskOf(i), rows);
+  });
+  for (const [task, rows] of rowsOf) {
+    const comps: Record<string, ComponentSummary> = {};
+    for (const n of names) {
+      const s = summarize(rows.map((i) => components[n]![i]!));
+      if (s.count > 0) comps[n] = s;
+    }
+    byTask[task] = { total: summarize(rows.map((i) => totals[i]!)), components: comps };
+  }
+  return { totals, components, names, summary, totalSummary: summarize(totals), byTask };
+}
+
 export class RewardModel {
   private readonly fixed: RewardComponent[] | null;
   private readonly extra: RewardComponent[];
@@ -185,24 +207,7 @@ export class RewardModel {
       });
       totals.push(any ? sum * gate : null);
     }
-    const summary: Record<string, ComponentSummary> = {};
-    for (const n of names) summary[n] = summarize(components[n]!);
-    const byTask: RewardBatch['byTask'] = {};
-    const rowsOf = new Map<string, number[]>();
-    inputs.forEach((x, i) => {
-      const rows = rowsOf.get(x.task.name) ?? [];
-      rows.push(i);
-      rowsOf.set(x.task.name, rows);
-    });
-    for (const [task, rows] of rowsOf) {
-      const comps: Record<string, ComponentSummary> = {};
-      for (const n of names) {
-        const s = summarize(rows.map((i) => components[n]![i]!));
-        if (s.count > 0) comps[n] = s;
-      }
-      byTask[task] = { total: summarize(rows.map((i) => totals[i]!)), components: comps };
-    }
-    return { totals, components, names, summary, totalSummary: summarize(totals), byTask };
+    return rewardBatch(totals, components, names, (i) => inputs[i]!.task.name);
   }
 
   /** Scores a batch; components may be async. */

@@ -12,7 +12,7 @@ import { policyLoss } from '../kernels/policy-loss.js';
 import { disposeBatch, type JudgeInput } from '../model/batch.js';
 import type { JudgeModel } from '../model/judge-model.js';
 import type { RewardInput, RewardValue } from '../rewards/components.js';
-import { RewardModel, summarize, type ComponentSummary, type RewardBatch } from '../rewards/model.js';
+import { RewardModel, rewardBatch, type RewardBatch } from '../rewards/model.js';
 import type { TaskStepStats } from '../scheduler/strategies.js';
 import type { Task } from '../tasks/task.js';
 import { Tensor } from '../tensor.js';
@@ -431,24 +431,6 @@ function mergeGroups(ro: Rollout, rw: RewardBatch, ex: Rollout, exRw: RewardBatc
       for (const name of names) components[name]![s * G + j] = exRw.components[name]?.[u * G + j] ?? null;
     }
   });
-  const summary: RewardBatch['summary'] = {};
-  for (const name of names) summary[name] = summarize(components[name]!);
-  const byTask: RewardBatch['byTask'] = {};
-  const rowsOf = new Map<string, number[]>();
-  totals.forEach((_, r) => {
-    const name = out.tasks[Math.floor(r / G)]!.name;
-    const rows = rowsOf.get(name) ?? [];
-    rows.push(r);
-    rowsOf.set(name, rows);
-  });
-  for (const [task, rows] of rowsOf) {
-    const comps: Record<string, ComponentSummary> = {};
-    for (const n of names) {
-      const s = summarize(rows.map((r) => components[n]![r]!));
-      if (s.count > 0) comps[n] = s;
-    }
-    byTask[task] = { total: summarize(rows.map((r) => totals[r]!)), components: comps };
-  }
-  const rewards: RewardBatch = { totals, components, names, summary, totalSummary: summarize(totals), byTask };
+  const rewards = rewardBatch(totals, components, names, (r) => out.tasks[Math.floor(r / G)]!.name);
   return { rollout: out, rewards };
 }
