@@ -140,9 +140,13 @@ export function ropeBackward(dy: Tensor, positions: Tensor, o?: RopeOpts): Tenso
 
 /** silu(gate) · up (same shapes). */
 export function swigluForward(gate: Tensor, up: Tensor, o?: { out?: Tensor }): Tensor {
-  const fn = 'swigluForward';
+  return pairOut('swigluForward', [gate, 'gate'], [up, 'up'], o);
+}
+
+/** An op of two tensors writing a new tensor, or into `out` when given. */
+function pairOut(fn: 'swigluForward' | 'embeddingForward', [a, an]: [Tensor, string], [b, bn]: [Tensor, string], o?: { out?: Tensor }): Tensor {
   const p = opts(o, fn);
-  return res(p.out, n().swigluForward(h(gate, fn, 'gate'), h(up, fn, 'up'), { out: oh(p.out, fn, 'out') }));
+  return res(p.out, n()[fn](h(a, fn, an), h(b, fn, bn), { out: oh(p.out, fn, 'out') }));
 }
 /** dgate may be dout itself (overwritten in place); it must not be gate or up. */
 export function swigluBackward(
@@ -200,9 +204,7 @@ export function sumRows(x: Tensor, o?: { out?: Tensor; accumulate?: boolean }): 
 
 /** Rows of table (V, D) picked by ids (i32, any shape) → (...ids.shape, D). Ids outside [0, V) throw. */
 export function embeddingForward(ids: Tensor, table: Tensor, o?: { out?: Tensor }): Tensor {
-  const fn = 'embeddingForward';
-  const p = opts(o, fn);
-  return res(p.out, n().embeddingForward(h(ids, fn, 'ids'), h(table, fn, 'table'), { out: oh(p.out, fn, 'out') }));
+  return pairOut('embeddingForward', [ids, 'ids'], [table, 'table'], o);
 }
 /**
  * Scatter-add of dout (...ids.shape, D) into dtable (V, D), each row summed in token order
