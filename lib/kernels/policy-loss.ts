@@ -2,7 +2,7 @@
 // (SFT loss) through the same path, and selective token log-probabilities for old/reference
 // logprobs. A typed facade over the native kernels; the exact definitions are in the JSDoc below
 // (and in native/include/mtrl/policy_loss.h).
-import type { NativeBatch, NativeTensorHandle, PolicyLossMetrics, PolicyLossNativeResult as NativeResult } from '../addon.js';
+import type { NativeBatch, PolicyLossMetrics, PolicyLossNativeResult as NativeResult } from '../addon.js';
 import { native as n } from '../native.js';
 import { optionsArg, tensorArg } from './args.js';
 import { Tensor } from '../tensor.js';
