@@ -11,7 +11,7 @@ import { exportSuite } from '../lib/data/export.js';
 import { ImageCache } from '../lib/data/images.js';
 import { loadDataset } from '../lib/data/load.js';
 import { drawItem, insidePrimitive, newFloatImage, primitiveExtent, type DrawItem, type FloatImage } from '../lib/data/render.js';
-import { Rng } from '../lib/data/rng.js';
+import { Rng } from '../lib/rng.js';
 import { sampleScene } from '../lib/data/scene.js';
 import { generateExamples, SUITE_TASKS, type SuiteTask } from '../lib/data/suite.js';
 import { generateCorpusItem } from '../lib/data/corpus.js';

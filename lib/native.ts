@@ -5,73 +5,21 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { NativeAddon } from './addon.js';
 
 const require = createRequire(import.meta.url);
 
 /** Root of the installed package (this file lives in lib/ or dist/). */
 export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-/** The opaque native handle behind a Tensor. */
-export interface NativeTensorHandle {
-  shape(): number[];
-  dtype(): string;
-  device(): string;
-  view(): ArrayBuffer;
-  copyOut(): ArrayBuffer;
-  dispose(): void;
-  isDisposed(): boolean;
-  sameStorage(other: NativeTensorHandle): boolean;
-}
-
-export interface NativeMemoryStats {
-  device: string;
-  liveTensors: number;
-  liveBytes: number;
-  peakBytes: number;
-}
-
-/** The functions every build of the addon exports (kernel families add their own; see lib/kernels). */
-export interface NativeCore {
-  NativeTensor: new () => NativeTensorHandle;
-  empty(shape: readonly number[], dtype: string, device: string): NativeTensorHandle;
-  fromTypedArray(data: ArrayBufferView, shape: readonly number[], dtype: string, device: string): NativeTensorHandle;
-  fill(t: NativeTensorHandle, value: number): void;
-  randn(t: NativeTensorHandle, seed: number, mean: number, std: number): void;
-  add(a: NativeTensorHandle, b: NativeTensorHandle, out?: NativeTensorHandle): NativeTensorHandle;
-  sub(a: NativeTensorHandle, b: NativeTensorHandle, out?: NativeTensorHandle): NativeTensorHandle;
-  mul(a: NativeTensorHandle, b: NativeTensorHandle, out?: NativeTensorHandle): NativeTensorHandle;
-  scale(a: NativeTensorHandle, alpha: number, beta: number, out?: NativeTensorHandle): NativeTensorHandle;
-  copy(src: NativeTensorHandle, dst: NativeTensorHandle): void;
-  toDevice(t: NativeTensorHandle, device: string): NativeTensorHandle;
-  reshape(t: NativeTensorHandle, shape: readonly number[]): NativeTensorHandle;
-  cast(t: NativeTensorHandle, dtype: string): NativeTensorHandle;
-  matmulReference(
-    a: NativeTensorHandle,
-    b: NativeTensorHandle,
-    out: NativeTensorHandle | undefined,
-    opts: { transA?: boolean; transB?: boolean; alpha?: number; beta?: number },
-  ): NativeTensorHandle;
-  memoryStats(): NativeMemoryStats[];
-  cudaAvailable(): { available: boolean; compiled: boolean; deviceCount: number; reason: string };
-  cudaDevices(): Array<{
-    id: string;
-    name: string;
-    totalMemory: number;
-    freeMemory: number;
-    computeCapability: string;
-    multiprocessors: number;
-  }>;
-  synchronize(device: string): void;
-  buildInfo(): { simd: string; threads: number; cuda: boolean; openmp: boolean; buildSystem: string };
-  setSimdLevel(level: 'scalar' | 'avx2' | 'avx512'): string;
-}
+export type { NativeTensorHandle, NativeCore, NativeAddon } from './addon.js';
 
 export interface LoadAttempt {
   path: string;
   error: string;
 }
 
-let loaded: { addon: NativeCore; path: string } | undefined;
+let loaded: { addon: NativeAddon; path: string } | undefined;
 
 function candidates(): Array<{ label: string; load: () => { addon: unknown; path: string } }> {
   const list: Array<{ label: string; load: () => { addon: unknown; path: string } }> = [];
@@ -108,7 +56,7 @@ function advice(errors: LoadAttempt[]): string {
 }
 
 /** Loads (once) and returns the native addon, or throws an error that explains what was tried. */
-export function native(): NativeCore {
+export function native(): NativeAddon {
   if (loaded) return loaded.addon;
   // OpenMP threads that busy-wait between parallel regions steal the cores from everything else on a
   // shared or oversubscribed machine (measured here: a 30 ms forward pass became 1.5 s). Sleep
@@ -118,7 +66,7 @@ export function native(): NativeCore {
   for (const c of candidates()) {
     try {
       const r = c.load();
-      loaded = { addon: r.addon as NativeCore, path: r.path };
+      loaded = { addon: r.addon as NativeAddon, path: r.path };
       return loaded.addon;
     } catch (err) {
       errors.push({ path: c.label, error: err instanceof Error ? err.message.split('\n')[0]! : String(err) });

@@ -1,14 +1,10 @@
 // Elementwise ops and the reference matmul on Tensors, on any device.
+import { handleOf, optionalHandle } from './kernels/args.js';
 import { native } from './native.js';
 import { Tensor } from './tensor.js';
 
-function handleOf(t: unknown, fn: string, arg: string) {
-  if (!(t instanceof Tensor)) throw new TypeError(`${fn}: ${arg} must be a Tensor, got ${t === null ? 'null' : typeof t}`);
-  return t.handle;
-}
-
 function binary(name: 'add' | 'sub' | 'mul', a: Tensor, b: Tensor, out?: Tensor): Tensor {
-  const h = native()[name](handleOf(a, name, 'a'), handleOf(b, name, 'b'), out ? handleOf(out, name, 'out') : undefined);
+  const h = native()[name](handleOf(a, name, 'a'), handleOf(b, name, 'b'), optionalHandle(out, name, 'out'));
   return out ?? Tensor.fromHandle(h);
 }
 
@@ -26,7 +22,7 @@ export function mul(a: Tensor, b: Tensor, out?: Tensor): Tensor {
 }
 /** alpha · a + beta */
 export function scale(a: Tensor, alpha: number, beta = 0, out?: Tensor): Tensor {
-  const h = native().scale(handleOf(a, 'scale', 'a'), alpha, beta, out ? handleOf(out, 'scale', 'out') : undefined);
+  const h = native().scale(handleOf(a, 'scale', 'a'), alpha, beta, optionalHandle(out, 'scale', 'out'));
   return out ?? Tensor.fromHandle(h);
 }
 
@@ -45,7 +41,7 @@ export interface MatmulOptions {
  */
 export function matmulReference(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const fn = 'matmulReference';
-  const h = native().matmulReference(handleOf(a, fn, 'a'), handleOf(b, fn, 'b'), opts.out ? handleOf(opts.out, fn, 'out') : undefined, {
+  const h = native().matmulReference(handleOf(a, fn, 'a'), handleOf(b, fn, 'b'), optionalHandle(opts.out, fn, 'out'), {
     transA: opts.transA,
     transB: opts.transB,
     alpha: opts.alpha,

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { generateExamples, IN_DISTRIBUTION_TASKS, OOD_TASKS } from '../lib/data/suite.js';
-import { evaluateJudge } from '../lib/judge/evaluate.js';
+import { evaluateJudge } from '../lib/judging/evaluate.js';
 import { loadCheckpoint } from '../lib/model/checkpoint.js';
 import { TaskRegistry } from '../lib/tasks/registry.js';
 

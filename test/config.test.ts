@@ -5,8 +5,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadRunConfig, parseRunConfig } from '../lib/cli/config.js';
-import { resolveGrpoConfig } from '../lib/rl/grpo-config.js';
-import { GRPO_DEFAULTS } from '../lib/rl/grpo-config.js';
+import { resolveGrpoConfig } from '../lib/rl/config.js';
+import { GRPO_DEFAULTS } from '../lib/rl/config.js';
 import { SFT_DEFAULTS } from '../lib/rl/sft-trainer.js';
 
 describe('run config', () => {

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { renderSceneFloat } from '../lib/data/compose.js';
 import { DEFECT_KINDS, applyPixelDefects, sampleDefect, type DefectFamily } from '../lib/data/degrade.js';
 import { drawItem, insidePrimitive, newFloatImage, PRIMITIVES, signedDistance, toRgbImage } from '../lib/data/render.js';
-import { Rng } from '../lib/data/rng.js';
+import { Rng } from '../lib/rng.js';
 import { sampleScene } from '../lib/data/scene.js';
 import { generateExamples, type ExampleMeta } from '../lib/data/suite.js';
 import { drawText, textWidth } from '../lib/data/font.js';

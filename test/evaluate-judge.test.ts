@@ -8,7 +8,7 @@
 // accuracy = fraction of positives and macro-F1 = k / (n + k).
 import { describe, expect, it } from 'vitest';
 import type { JudgeExample, RgbImage } from '../lib/data/types.js';
-import { evaluateJudge } from '../lib/judge/evaluate.js';
+import { evaluateJudge } from '../lib/judging/evaluate.js';
 import type { JudgeInput } from '../lib/model/batch.js';
 import type { GenerateOptions } from '../lib/model/generate.js';
 import { JudgeModel } from '../lib/model/judge-model.js';

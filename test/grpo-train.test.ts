@@ -9,10 +9,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { evaluateJudge } from '../lib/judge/evaluate.js';
+import { evaluateJudge } from '../lib/judging/evaluate.js';
 import { loadCheckpoint, saveCheckpoint } from '../lib/model/checkpoint.js';
 import type { JudgeModel } from '../lib/model/judge-model.js';
-import type { GrpoConfig } from '../lib/rl/grpo-config.js';
+import type { GrpoConfig } from '../lib/rl/config.js';
 import { GrpoTrainer, type GrpoStepMetrics, type GrpoTrainerOptions, type GrpoTrainerState } from '../lib/rl/grpo-trainer.js';
 import {
   brighterExamples,

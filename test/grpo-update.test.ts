@@ -9,13 +9,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { promptWithContinuation } from '../lib/judge/encode.js';
+import { promptWithContinuation } from '../lib/judging/encode.js';
 import { policyLoss } from '../lib/kernels/policy-loss.js';
 import { disposeBatch } from '../lib/model/batch.js';
 import type { JudgeModel } from '../lib/model/judge-model.js';
 import type { RewardContext } from '../lib/rewards/components.js';
 import { RewardModel } from '../lib/rewards/model.js';
-import type { GrpoConfig } from '../lib/rl/grpo-config.js';
+import type { GrpoConfig } from '../lib/rl/config.js';
 import { GrpoTrainer, type GrpoRollout, type GrpoStepMetrics } from '../lib/rl/grpo-trainer.js';
 import { Tensor } from '../lib/tensor.js';
 import {

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { evaluateJudge } from '../lib/judge/evaluate.js';
+import { evaluateJudge } from '../lib/judging/evaluate.js';
 import { disposeBatch } from '../lib/model/batch.js';
 import { loadCheckpoint, saveCheckpoint } from '../lib/model/checkpoint.js';
 import { JudgeModel } from '../lib/model/judge-model.js';

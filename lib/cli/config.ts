@@ -1,87 +1,15 @@
 // Run configuration for the CLI (`--config file.json|yaml`): one validated schema with a documented
-// default for every option. Errors name the field path and the allowed values.
+// default for every option. The grpo and sft sections are the trainers' own schemas (lib/rl/config.ts),
+// filled with their defaults. Errors name the field path and the allowed values.
 import path from 'node:path';
 import { readRegularFileSync } from '../model/atomic-file.js';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { GRPO_DEFAULTS } from '../rl/grpo-config.js';
-import { SFT_DEFAULTS } from '../rl/sft-trainer.js';
+import { grpoSchema, LIMITS, sftSchema } from '../rl/config.js';
 import { TaskRegistry } from '../tasks/registry.js';
 import type { TaskDefinition } from '../tasks/task.js';
 
-/**
- * Upper bounds of the size fields: far above any useful value, low enough that a typo (batchSize:
- * 1e9) is a config error naming the field instead of an allocation that fails minutes later.
- */
-export const LIMITS = { steps: 10_000_000, batch: 65_536, generations: 1024, tokens: 65_536, iterations: 1000 } as const;
-
 const method = z.enum(['off-the-shelf', 'sft-single', 'sft-unified', 'rl-single', 'mt-rl']);
-
-const grpoSchema = z
-  .object({
-    maxSteps: z.number().int().min(1).max(LIMITS.steps),
-    batchSize: z.number().int().min(1).max(LIMITS.batch),
-    numGenerations: z.number().int().min(2).max(LIMITS.generations),
-    maxCompletionLength: z.number().int().min(1).max(LIMITS.tokens),
-    temperature: z.number().positive(),
-    topP: z.number().gt(0).max(1),
-    topK: z.number().int().min(0),
-    minP: z.number().min(0).lt(1),
-    repetitionPenalty: z.number().positive(),
-    learningRate: z.number().min(0),
-    lrScheduler: z.enum(['constant', 'linear', 'cosine']),
-    warmupSteps: z.number().int().min(0),
-    weightDecay: z.number().min(0),
-    adamBeta1: z.number().min(0).lt(1),
-    adamBeta2: z.number().min(0).lt(1),
-    maxGradNorm: z.number().min(0),
-    beta: z.number().min(0),
-    epsilon: z.number().min(0).lt(1),
-    epsilonHigh: z.number().min(0),
-    delta: z.number().gt(1),
-    lossType: z.enum(['grpo', 'bnpo', 'dr_grpo', 'dapo']),
-    klEstimator: z.enum(['k1', 'k2', 'k3']),
-    importanceSamplingLevel: z.enum(['token', 'sequence']),
-    scaleRewards: z.enum(['group', 'batch', 'none']),
-    numIterations: z.number().int().min(1).max(LIMITS.iterations),
-    miniBatchSize: z.number().int().min(1).max(LIMITS.batch),
-    dynamicSampling: z.boolean(),
-    maxResampleRounds: z.number().int().min(0).max(LIMITS.iterations),
-    filterStd: z.number().positive(),
-    strategy: z.enum(['proportional', 'uniform', 'temperature', 'adaptive']),
-    strategyTemperature: z.number().positive(),
-    seed: z.number().int().min(0),
-    evalEvery: z.number().int().min(0),
-    evalExamplesPerTask: z.number().int().min(0),
-    earlyStoppingPatience: z.number().int().min(0),
-    saveEvery: z.number().int().min(0),
-  })
-  .strict()
-  .partial();
-
-const sftSchema = z
-  .object({
-    maxSteps: z.number().int().min(1).max(LIMITS.steps),
-    batchSize: z.number().int().min(1).max(LIMITS.batch),
-    miniBatchSize: z.number().int().min(1).max(LIMITS.batch),
-    learningRate: z.number().min(0),
-    lrScheduler: z.enum(['constant', 'linear', 'cosine']),
-    warmupSteps: z.number().int().min(0),
-    weightDecay: z.number().min(0),
-    maxGradNorm: z.number().min(0),
-    adamBeta1: z.number().min(0).lt(1),
-    adamBeta2: z.number().min(0).lt(1),
-    target: z.enum(['answer', 'reasoning']),
-    strategy: z.enum(['proportional', 'uniform', 'temperature', 'adaptive']),
-    strategyTemperature: z.number().positive(),
-    seed: z.number().int().min(0),
-    evalEvery: z.number().int().min(0),
-    evalExamplesPerTask: z.number().int().min(0),
-    earlyStoppingPatience: z.number().int().min(0),
-    maxCompletionLength: z.number().int().min(1).max(LIMITS.tokens),
-  })
-  .strict()
-  .partial();
 
 const dataSchema = z
   .object({
@@ -118,8 +46,8 @@ export const runConfigSchema = z
     methods: z.array(method).min(1).default(['off-the-shelf', 'sft-unified', 'mt-rl']),
     inDistribution: z.array(z.string()).min(1).default(['naturalness', 'technical', 'rationality', 'alignment', 'preference', 'safety']),
     outOfDistribution: z.array(z.string()).default(['pair-alignment', 'pair-safety']),
-    grpo: grpoSchema.default({}),
-    sft: sftSchema.default({}),
+    grpo: grpoSchema.prefault({}),
+    sft: sftSchema.prefault({}),
     singleTaskSteps: z.number().int().min(1).optional(),
     /** Training runs per method, with training seeds grpo.seed + k / sft.seed + k (k = 0..seeds-1); results give means and 95 % bootstrap intervals. */
     seeds: z.number().int().min(1).max(100).default(1),
@@ -142,22 +70,15 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
 };
 
 /** TRL / Hugging Face TrainingArguments names whose counterpart here is not just the camelCase form. */
-const TRL_ALIASES: Record<string, { key: string; note?: string }> = {
-  per_device_train_batch_size: { key: 'batchSize', note: 'batchSize counts prompts, TRL counts completions: use TRL batch size / numGenerations' },
-  train_batch_size: { key: 'batchSize', note: 'batchSize counts prompts, TRL counts completions: use TRL batch size / numGenerations' },
-  lr_scheduler_type: { key: 'lrScheduler' },
-  eval_steps: { key: 'evalEvery' },
-  save_steps: { key: 'saveEvery' },
-  early_stopping_patience: { key: 'earlyStoppingPatience' },
-  steps_per_generation: { key: 'numIterations' },
-  num_iterations: { key: 'numIterations' },
-  max_new_tokens: { key: 'maxCompletionLength' },
-  adam_beta1: { key: 'adamBeta1' },
-  adam_beta2: { key: 'adamBeta2' },
-  epsilon_high: { key: 'epsilonHigh' },
-  top_p: { key: 'topP' },
-  top_k: { key: 'topK' },
-  min_p: { key: 'minP' },
+const TRL_ALIASES: Record<string, string> = {
+  ...{ per_device_train_batch_size: 'batchSize', train_batch_size: 'batchSize', lr_scheduler_type: 'lrScheduler', eval_steps: 'evalEvery' },
+  ...{ save_steps: 'saveEvery', early_stopping_patience: 'earlyStoppingPatience', steps_per_generation: 'numIterations', num_iterations: 'numIterations' },
+  ...{ max_new_tokens: 'maxCompletionLength', adam_beta1: 'adamBeta1', adam_beta2: 'adamBeta2', epsilon_high: 'epsilonHigh', top_p: 'topP', top_k: 'topK', min_p: 'minP' },
+};
+/** What to know when moving a TRL setting over. */
+const ALIAS_NOTES: Record<string, string> = {
+  per_device_train_batch_size: 'batchSize counts prompts, TRL counts completions: use TRL batch size / numGenerations',
+  train_batch_size: 'batchSize counts prompts, TRL counts completions: use TRL batch size / numGenerations',
 };
 
 const camel = (k: string) => k.replace(/[_-]+([a-z0-9])/gi, (_, c: string) => c.toUpperCase());
@@ -180,8 +101,9 @@ function editDistance(a: string, b: string): number {
 export function suggestKey(key: string, where: string): string {
   const known = KNOWN_KEYS[where] ?? [];
   const alias = TRL_ALIASES[key.toLowerCase()];
+  const note = ALIAS_NOTES[key.toLowerCase()];
   const prefix = where ? `${where}.` : '';
-  if (alias && known.includes(alias.key)) return `did you mean ${prefix}${alias.key}?${alias.note ? ` (${alias.note})` : ''}`;
+  if (alias && known.includes(alias)) return `did you mean ${prefix}${alias}?${note ? ` (${note})` : ''}`;
   const c = camel(key);
   const exact = known.find((k) => k === c || k.toLowerCase() === c.toLowerCase());
   if (exact) return `did you mean ${prefix}${exact}?${exact === 'batchSize' && where === 'grpo' ? ' (batchSize counts prompts, not completions as in TRL)' : ''}`;
@@ -259,6 +181,3 @@ export function registryFor(cfg: RunConfig): TaskRegistry {
   });
   return registry;
 }
-
-/** The documented defaults (for `--help` and the README's config reference). */
-export const CONFIG_DEFAULTS = { grpo: GRPO_DEFAULTS, sft: SFT_DEFAULTS, run: parseRunConfig({}) };

@@ -1,5 +1,5 @@
 // `mtrl-judge eval`: a checkpoint on chosen tasks and split; a readable table or JSON.
-import { evaluateJudge } from '../judge/evaluate.js';
+import { evaluateJudge } from '../judging/evaluate.js';
 import { formatTable } from '../metrics/table.js';
 import { loadCheckpoint } from '../model/checkpoint.js';
 import { registryFor, type RunConfig } from './config.js';

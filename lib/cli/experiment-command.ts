@@ -4,10 +4,9 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { METHODS, machineLine, runExperiment, type MethodName } from '../experiment/methods.js';
 import { writeReport } from '../report/report.js';
-import { GRPO_DEFAULTS } from '../rl/grpo-config.js';
-import { SFT_DEFAULTS } from '../rl/sft-trainer.js';
 import { registryFor, type RunConfig } from './config.js';
 import { CliError, datasetFor } from './errors.js';
+import { onInterrupt } from './interrupt.js';
 import { loadData } from './load-data.js';
 import { createProgress } from './progress.js';
 import { cliDevice } from './resolve.js';
@@ -24,12 +23,7 @@ export async function experimentCommand(cfg: RunConfig): Promise<void> {
   const t0 = Date.now();
   const data = await datasetFor('config data.dir', () => loadData(cfg));
   const progress = createProgress();
-  let stop = false;
-  process.on('SIGINT', () => {
-    if (stop) process.exit(130);
-    stop = true;
-    progress.log('\ninterrupted: stopping after the current step; the report covers what finished');
-  });
+  const interrupt = onInterrupt('writing the report of what finished', (line) => progress.log(line));
   progress.log(`data: ${data.description}; ${data.train.length} train / ${data.validation.length} validation / ${data.test.length} test examples; base: ${cfg.base}`);
   let current = '';
   // Seed k trains every method with training seeds grpo.seed + k and sft.seed + k; with one seed the
@@ -40,9 +34,9 @@ export async function experimentCommand(cfg: RunConfig): Promise<void> {
   let evalPass = 0;
   const runs: SeedRun[] = [];
   const examples: ExampleJudgment[] = [];
-  for (let k = 0; k < cfg.seeds && !stop; k++) {
-    const grpoSeed = (cfg.grpo.seed ?? 0) + k;
-    const sftSeed = (cfg.sft.seed ?? 0) + k;
+  for (let k = 0; k < cfg.seeds && !interrupt.stopped; k++) {
+    const grpoSeed = cfg.grpo.seed + k;
+    const sftSeed = cfg.sft.seed + k;
     const methods = (cfg.methods as MethodName[]).filter((m) => k === 0 || m !== 'off-the-shelf');
     if (cfg.seeds > 1) progress.log(`seed ${k + 1} of ${cfg.seeds}: training seeds grpo ${grpoSeed}, sft ${sftSeed}`);
     const result = await runExperiment({
@@ -58,7 +52,7 @@ export async function experimentCommand(cfg: RunConfig): Promise<void> {
       evaluation: cfg.evaluation,
       outDir: cfg.seeds > 1 ? path.join(cfg.out, `seed-${k}`) : cfg.out,
       device,
-      shouldStop: () => stop,
+      shouldStop: () => interrupt.stopped,
       onProgress: (p) => {
         // A new bar for each training run and each evaluation pass (in-distribution, then the OOD pairs:
         // same method and phase, so a restart of the count or a new total marks the next pass).
@@ -83,8 +77,8 @@ export async function experimentCommand(cfg: RunConfig): Promise<void> {
     title: 'MT-RL-Judge on the generated judging suite',
     createdAt: new Date().toISOString(),
     machine: `${machineLine(device)} · ${((Date.now() - t0) / 60000).toFixed(1)} min in all`,
-    // The effective settings: the config with every trainer default filled in (seeds included).
-    settings: { ...cfg, grpo: { ...GRPO_DEFAULTS, ...cfg.grpo }, sft: { ...SFT_DEFAULTS, ...cfg.sft }, device } as unknown as Record<string, unknown>,
+    // The effective settings: the config has every trainer default filled in.
+    settings: { ...cfg, device } as unknown as Record<string, unknown>,
     methods,
     examples,
     findings: findings(methods),
@@ -97,5 +91,5 @@ export async function experimentCommand(cfg: RunConfig): Promise<void> {
   if (cfg.outOfDistribution.length) console.log('\nOut-of-distribution (pairwise) macro-F1 (%)\n' + scoreTable(methods, 'outOfDistribution'));
   for (const f of report.findings) console.log(`- ${f}`);
   console.log(`\nreport: ${files.html}\n        ${files.markdown}`);
-  if (stop) process.exit(130);
+  if (interrupt.stopped) process.exit(130);
 }

@@ -5,8 +5,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { packageRoot } from '../native.js';
+import { PRETRAIN_DEFAULTS as PRETRAIN } from '../rl/config.js';
 import { loadRunConfig, parseRunConfig, type RunConfig } from './config.js';
 import { formatCliError, wantsStack } from './errors.js';
+import { onInterrupt } from './interrupt.js';
 import { createProgress } from './progress.js';
 import { cliDevice, resolveBase } from './resolve.js';
 
@@ -29,18 +31,6 @@ function list(v: string): string[] {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-}
-
-/** Ctrl-C: the first press asks the running job to stop after its current step and save; a second exits at once. */
-function interruptFlag(onFirst?: () => void): { readonly stopped: boolean } {
-  const flag = { stopped: false };
-  process.on('SIGINT', () => {
-    if (flag.stopped) process.exit(130);
-    flag.stopped = true;
-    process.stderr.write('\ninterrupted: finishing the current step and saving a checkpoint (Ctrl-C again to quit now)\n');
-    onFirst?.();
-  });
-  return flag;
 }
 
 function runConfig(opts: { config?: string }, overrides: Partial<Record<string, unknown>>): RunConfig {
@@ -77,23 +67,22 @@ program
   .command('pretrain')
   .description('pretrain the base vision-language model on the instruction corpus (captions, VQA and general questions about the judging concepts; never the judge tasks\' prompts or suite items)')
   .option('--out <dir>', 'checkpoint folder to write', 'models/base')
-  .option('--steps <n>', 'optimizer steps', int('--steps'), 5000)
-  .option('--batch-size <n>', 'sequences per step', int('--batch-size'), 32)
-  .option('--lr <x>', 'peak learning rate (cosine schedule)', num('--lr'), 2e-3)
-  .option('--seed <n>', 'seed of the corpus, tokenizer and initial weights', int('--seed'), 0)
-  .option('--vocab-size <n>', 'tokenizer vocabulary size', int('--vocab-size'), 1024)
-  .option('--corpus-size <n>', 'instruction items generated (cycled)', int('--corpus-size'), 30000)
+  .option('--steps <n>', 'optimizer steps', int('--steps'), PRETRAIN.maxSteps)
+  .option('--batch-size <n>', 'sequences per step', int('--batch-size'), PRETRAIN.batchSize)
+  .option('--lr <x>', 'peak learning rate (cosine schedule)', num('--lr'), PRETRAIN.learningRate)
+  .option('--seed <n>', 'seed of the corpus, tokenizer and initial weights', int('--seed'), PRETRAIN.seed as number)
+  .option('--vocab-size <n>', 'tokenizer vocabulary size', int('--vocab-size'), PRETRAIN.vocabSize)
+  .option('--corpus-size <n>', 'instruction items generated (cycled)', int('--corpus-size'), PRETRAIN.corpusSize)
   .option('--model <preset|json>', "model preset ('tiny' | 'small') or a JSON object of sizes laid over 'tiny', e.g. '{\"dModel\":64,\"nLayers\":2}'", 'tiny')
-  .option('--corpus-version <n>', 'instruction corpus version: 2, or 1 (the shipped base model\'s first stage)', (v: string) => { if (v !== '1' && v !== '2') throw new InvalidArgumentError(`--corpus-version must be 1 or 2, got ${JSON.stringify(v)}`); return Number(v); }, 2)
+  .option('--corpus-version <n>', 'instruction corpus version: 2, or 1 (the shipped base model\'s first stage)', (v: string) => { if (v !== '1' && v !== '2') throw new InvalidArgumentError(`--corpus-version must be 1 or 2, got ${JSON.stringify(v)}`); return Number(v); }, PRETRAIN.corpusVersion)
   .option('--init <dir>', 'continue from this checkpoint (weights and tokenizer) instead of a fresh model: a second stage')
   .option('--device <device>', DEVICE_HELP, 'auto')
   .action(async (o) => {
     const model = modelSpec(o.model);
     const device = cliDevice(o.device);
     const { pretrainBase } = await import('../experiment/pretrain.js');
-    const { saveCheckpoint } = await import('../model/checkpoint.js');
     const progress = createProgress();
-    const stop = interruptFlag();
+    const stop = onInterrupt('saving a checkpoint', (line) => progress.log(line));
     progress.start('pretraining base model', o.steps);
     const r = await pretrainBase({
       seed: o.seed,
@@ -109,18 +98,12 @@ program
       metricsFile: path.join(o.out + '.metrics.jsonl'),
       onStep: (step, loss, tps) => progress.update(step, { loss, 'tok/s': tps }),
       shouldStop: () => stop.stopped,
-    });
-    progress.stop();
-    saveCheckpoint(o.out, {
-      model: r.model,
-      tokenizer: r.tokenizer,
-      trainerState: {
-        kind: 'pretrain',
-        steps: r.steps,
-        finalLoss: r.finalLoss,
+      out: o.out,
+      stateFields: {
         command: `mtrl-judge pretrain --out ${o.out} --steps ${o.steps} --batch-size ${o.batchSize} --lr ${o.lr} --seed ${o.seed} --vocab-size ${o.vocabSize} --corpus-size ${o.corpusSize} --model '${o.model}' --corpus-version ${o.corpusVersion}${o.init ? ` --init ${o.init}` : ''}`,
       },
     });
+    progress.stop();
     console.log(`saved ${o.out}: ${r.model.numParameters().toLocaleString()} parameters, ${r.steps} steps, final loss ${r.finalLoss.toFixed(4)}, ${r.seconds.toFixed(0)} s`);
     if (stop.stopped) process.exit(130);
   });

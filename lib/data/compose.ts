@@ -4,7 +4,7 @@
 import { applyPixelDefects, applyStructural, type Defect } from './degrade.js';
 import { symbolDrawItems } from './hazard.js';
 import { drawItems, fillGradient, newFloatImage, toRgbImage, type DrawItem, type FloatImage } from './render.js';
-import type { Rng } from './rng.js';
+import type { Rng } from '../rng.js';
 import { BACKGROUNDS, COLOURS, type Scene } from './scene.js';
 import type { RgbImage } from './types.js';
 

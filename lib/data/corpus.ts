@@ -7,7 +7,7 @@ import { renderScene } from './compose.js';
 import { DEFECT_FAMILIES, DEFECT_WORDS, sampleDefect, type Defect, type DefectKind } from './degrade.js';
 import { describeSymbol, SYMBOL_FEATURES, SYMBOL_KINDS } from './hazard.js';
 import { describeObject, joinPhrases, regionPhrase } from './prompts.js';
-import { Rng, type Seed } from './rng.js';
+import { Rng, type Seed } from '../rng.js';
 import { addObject, COLOUR_NAMES, freeRegions, positionIn, REGION_NAMES, sampleScene, SHAPES, type Scene } from './scene.js';
 import type { RgbImage, Split } from './types.js';
 

@@ -5,7 +5,7 @@
 //  - rationality (AGIN-Rat): objects cut and shifted, duplicated, or fused into an impossible overlap.
 // Each defect has a severity in [0, 1] that sets its strength; parameters are drawn once, when the
 // defect is sampled, so a defect renders identically at every image size.
-import type { Rng } from './rng.js';
+import type { Rng } from '../rng.js';
 import type { DrawItem, FloatImage } from './render.js';
 import type { Scene } from './scene.js';
 
@@ -177,42 +177,29 @@ export function gaussianBlur(img: FloatImage, sigmaPx: number): void {
   for (let i = 0; i < kernel.length; i++) kernel[i]! /= sum;
   const { width: w, height: h, data } = img;
   const tmp = new Float32Array(data.length);
+  blurPass(data, tmp, w, h, kernel, radius, true);
+  blurPass(tmp, data, w, h, kernel, radius, false);
+}
+
+/** One direction of the separable blur: dst = src convolved along x (`horizontal`) or y, edges clamped. */
+function blurPass(src: ArrayLike<number>, dst: { [i: number]: number }, w: number, h: number, kernel: ArrayLike<number>, radius: number, horizontal: boolean): void {
+  const clamp = (v: number, n: number) => (v < 0 ? 0 : v >= n ? n - 1 : v);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       let r = 0;
       let g = 0;
       let b = 0;
       for (let k = -radius; k <= radius; k++) {
-        const xx = x + k < 0 ? 0 : x + k >= w ? w - 1 : x + k;
-        const o = (y * w + xx) * 3;
+        const o = horizontal ? (y * w + clamp(x + k, w)) * 3 : (clamp(y + k, h) * w + x) * 3;
         const kw = kernel[k + radius]!;
-        r += data[o]! * kw;
-        g += data[o + 1]! * kw;
-        b += data[o + 2]! * kw;
+        r += src[o]! * kw;
+        g += src[o + 1]! * kw;
+        b += src[o + 2]! * kw;
       }
       const o = (y * w + x) * 3;
-      tmp[o] = r;
-      tmp[o + 1] = g;
-      tmp[o + 2] = b;
-    }
-  }
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      let r = 0;
-      let g = 0;
-      let b = 0;
-      for (let k = -radius; k <= radius; k++) {
-        const yy = y + k < 0 ? 0 : y + k >= h ? h - 1 : y + k;
-        const o = (yy * w + x) * 3;
-        const kw = kernel[k + radius]!;
-        r += tmp[o]! * kw;
-        g += tmp[o + 1]! * kw;
-        b += tmp[o + 2]! * kw;
-      }
-      const o = (y * w + x) * 3;
-      data[o] = r;
-      data[o + 1] = g;
-      data[o + 2] = b;
+      dst[o] = r;
+      dst[o + 1] = g;
+      dst[o + 2] = b;
     }
   }
 }

@@ -48,8 +48,8 @@ export { SHAPES, COLOURS, BACKGROUNDS, SIZES, REGIONS, sampleScene } from './sce
 export type { Scene, SceneObject, Shape, ColourName, BackgroundName, SizeName, Region } from './scene.js';
 export { renderScene } from './compose.js';
 export { upscaleNearest } from './render.js';
-export { Rng, checkSeed } from './rng.js';
-export type { Seed } from './rng.js';
+export { Rng, checkSeed } from '../rng.js';
+export type { Seed } from '../rng.js';
 export { DatasetError, parseRecord, recordToLine, readLines, FORMATS } from './jsonl.js';
 export type { JsonlRecord, DatasetErrorCode } from './jsonl.js';
 export { exportSuite, writeDataset, exampleToRecord, MANIFEST_FORMAT, MANIFEST_VERSION } from './export.js';

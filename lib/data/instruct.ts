@@ -21,7 +21,7 @@ import { generateCorpusItem } from './corpus.js';
 import { SEVERITY_THRESHOLD, DEFECT_WORDS, type Defect, type DefectFamily } from './degrade.js';
 import { describeSymbol, isHazard, SAFETY_POLICY } from './hazard.js';
 import { regionPhrase, type GeneratorError } from './prompts.js';
-import { Rng, type Seed } from './rng.js';
+import { Rng, type Seed } from '../rng.js';
 import type { Scene, SceneObject } from './scene.js';
 import { generateExample, resolveSuiteOptions, type ExampleMeta, type ImageMeta, type ResolvedSuiteOptions, type SuiteTask } from './suite.js';
 import type { JudgeExample, RgbImage } from './types.js';

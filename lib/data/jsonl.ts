@@ -85,11 +85,8 @@ function typeName(v: unknown): string {
 /** Most images one dataset record may list (config.maxImages is at most 64 too). */
 export const MAX_RECORD_IMAGES = 64;
 
-/**
- * Parses and validates one line. `tasks` lists the accepted task names (and the format each must
- * use); pass undefined to accept any task name.
- */
-export function parseRecord(text: string, file: string, line: number, tasks: TaskFormats | undefined): JsonlRecord {
+/** The start of every line's validation: a JSON object with a non-empty "id"; `fail` throws a DatasetError at this line. */
+function parseLine(text: string, file: string, line: number): { fail: (code: DatasetErrorCode, msg: string) => never; r: Record<string, unknown>; id: string } {
   const fail = (code: DatasetErrorCode, msg: string): never => {
     throw new DatasetError(code, file, line, msg);
   };
@@ -102,7 +99,15 @@ export function parseRecord(text: string, file: string, line: number, tasks: Tas
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return fail('E_JSON', `each line must be a JSON object, got ${typeName(v)}`);
   const r = v as Record<string, unknown>;
   if (typeof r.id !== 'string' || r.id.length === 0) fail('E_FIELD', `"id" must be a non-empty string, got ${typeName(r.id)}`);
-  const id = r.id as string;
+  return { fail, r, id: r.id as string };
+}
+
+/**
+ * Parses and validates one line. `tasks` lists the accepted task names (and the format each must
+ * use); pass undefined to accept any task name.
+ */
+export function parseRecord(text: string, file: string, line: number, tasks: TaskFormats | undefined): JsonlRecord {
+  const { fail, r, id } = parseLine(text, file, line);
   if (typeof r.task !== 'string' || r.task.length === 0) fail('E_FIELD', `"task" must be a non-empty string, got ${typeName(r.task)} (id ${id})`);
   const task = r.task as string;
   if (tasks && !tasks.has(task)) {
@@ -202,19 +207,7 @@ export interface CorpusRecord {
 
 /** Parses and validates one corpus line. */
 export function parseCorpusRecord(text: string, file: string, line: number): CorpusRecord {
-  const fail = (code: DatasetErrorCode, msg: string): never => {
-    throw new DatasetError(code, file, line, msg);
-  };
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (err) {
-    return fail('E_JSON', `malformed JSON: ${(err as Error).message}`);
-  }
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return fail('E_JSON', `each line must be a JSON object, got ${typeName(v)}`);
-  const r = v as Record<string, unknown>;
-  if (typeof r.id !== 'string' || r.id.length === 0) fail('E_FIELD', `"id" must be a non-empty string, got ${typeName(r.id)}`);
-  const id = r.id as string;
+  const { fail, r, id } = parseLine(text, file, line);
   if (!Array.isArray(r.images) || r.images.length === 0 || !r.images.every((p) => typeof p === 'string' && p.length > 0))
     fail('E_FIELD', `"images" must be a non-empty array of relative paths (id ${id})`);
   if ((r.images as string[]).length > MAX_RECORD_IMAGES)

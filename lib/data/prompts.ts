@@ -2,7 +2,7 @@
 // when it draws that prompt: wrong colour, wrong shape, wrong position, a missing or an extra object,
 // or colours bound to the wrong objects. The alignment, preference and pair-alignment tasks are built
 // from (prompt, image with or without an error).
-import type { Rng } from './rng.js';
+import type { Rng } from '../rng.js';
 import {
   addObject,
   cloneScene,

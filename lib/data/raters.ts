@@ -3,7 +3,7 @@
 // worry them). Every item is rated 1..5 by a few annotators drawn from the pool; the binary label is
 // their majority vote, and the mean rating and the disagreement are kept, so correlation metrics and
 // a human-agreement ceiling exist.
-import { Rng, type Seed } from './rng.js';
+import { Rng, type Seed } from '../rng.js';
 
 export interface RaterConfig {
   /** Annotators in the pool. */

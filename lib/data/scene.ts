@@ -2,7 +2,7 @@
 // a size and a position in one of nine named regions (a 3×3 grid), plus an optional sign symbol for
 // the safety tasks. Coordinates are in image units ([0, 1] across), so one scene renders the same at
 // every image size. Clean scenes never overlap objects: overlap is reserved for rationality defects.
-import type { Rng } from './rng.js';
+import type { Rng } from '../rng.js';
 import type { SymbolKind } from './hazard.js';
 
 export const SHAPES = ['circle', 'square', 'triangle', 'star', 'diamond', 'cross'] as const;

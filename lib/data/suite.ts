@@ -9,7 +9,7 @@ import { DEFECT_FAMILIES, qualityFromSeverity, sampleDefect, SEVERITY_THRESHOLD,
 import { HAZARD_SYMBOLS, isHazard, LOOKALIKE_SYMBOLS, type SymbolKind } from './hazard.js';
 import { ERROR_QUALITY, promptFromScene, rejitter, sampleGeneratorError, type GeneratorError } from './prompts.js';
 import { makeRaterPool, ratePair, rateItem, resolveRaterConfig, type Rater, type RaterConfig, type RatingInput } from './raters.js';
-import { checkSeed, Rng, type Seed } from './rng.js';
+import { checkSeed, Rng, type Seed } from '../rng.js';
 import { addObject, cloneScene, freeRegions, positionIn, REGION_NAMES, sampleScene, type Scene } from './scene.js';
 import type { JudgeExample, JudgeFormat, RgbImage, Split } from './types.js';
 

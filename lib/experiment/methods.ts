@@ -6,15 +6,14 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import type { JudgeExample } from '../data/types.js';
-import { evaluateJudge, type EvaluateOptions, type TaskEvaluation } from '../judge/evaluate.js';
-import { loadCheckpoint, saveCheckpoint } from '../model/checkpoint.js';
+import { evaluateJudge, type EvaluateOptions, type TaskEvaluation } from '../judging/evaluate.js';
+import { loadCheckpoint } from '../model/checkpoint.js';
 import type { JudgeModel } from '../model/judge-model.js';
 import type { Tokenizer } from '../model/tokenizer.js';
 import type { ExampleJudgment, MethodReport, TaskScore, CurvePoint } from '../report/report.js';
-import { GrpoTrainer, type GrpoStepMetrics } from '../rl/grpo-trainer.js';
-import { finalAsBestState } from '../rl/training-log.js';
-import type { GrpoConfig } from '../rl/grpo-config.js';
-import { SftTrainer, type SftConfig, type SftStepMetrics } from '../rl/sft-trainer.js';
+import type { GrpoConfig, SftConfig } from '../rl/config.js';
+import type { GrpoStepMetrics } from '../rl/grpo-trainer.js';
+import { trainMethod } from '../rl/train-run.js';
 import type { Task } from '../tasks/task.js';
 import type { Device } from '../device.js';
 
@@ -167,68 +166,42 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
 
   /** Trains one judge on `tasks` with SFT or GRPO; returns the model (best validation checkpoint when evaluated). */
   const trainOne = async (method: MethodName, kind: 'sft' | 'grpo', tasks: readonly string[], steps: number | undefined, dir: string) => {
-    const { model, tokenizer } = load();
     const t0 = performance.now();
-    const taskList = tasks.map((n) => taskMap.get(n)!);
     const curves: CurvePoint[] = [];
-    let trainSteps = 0;
     const single = tasks.length === 1 ? tasks[0] : undefined;
-    const saveBest = async (): Promise<void> => {
-      saveCheckpoint(path.join(dir, 'best'), { model, tokenizer });
-    };
-    if (kind === 'grpo') {
-      const stepLog: GrpoStepMetrics[] = [];
-      // The KL term (beta > 0) anchors the policy to a frozen copy of the base it starts from.
-      const refModel = (o.grpo?.beta ?? 0) > 0 ? load().model : undefined;
-      const trainer = new GrpoTrainer({
-        model,
-        ...(refModel ? { refModel } : {}),
-        tokenizer,
-        tasks: taskList,
-        train: trainFor(tasks),
-        validation: valFor(tasks),
-        config: { ...(o.grpo ?? {}), ...(steps !== undefined ? { maxSteps: steps } : {}) },
-        metricsFile: path.join(dir, 'metrics.jsonl'),
-        onStep: (m) => {
-          stepLog.push(m);
-          const acc = Object.values(m.perTask).map((v) => v.accuracy ?? NaN);
-          o.onProgress?.({ method, ...(single ? { task: single } : {}), phase: 'train', step: m.step, total: trainer.config.maxSteps, reward: m.rewardMean, accuracy: acc.reduce((a, b) => a + b, 0) / acc.length });
-          if (o.shouldStop?.()) trainer.requestStop();
-        },
-        onBest: saveBest,
-      });
-      const r = await trainer.train();
-      refModel?.dispose();
-      trainSteps = r.steps;
-      curves.push(...grpoCurves(stepLog));
-      saveCheckpoint(path.join(dir, 'last'), { model, tokenizer, optimizer: trainer.optimizer, trainerState: trainer.state() });
-      if (r.bestStep <= 0) saveCheckpoint(path.join(dir, 'best'), { model, tokenizer, trainerState: finalAsBestState(r.steps) });
-      if (r.bestStep > 0 && r.bestStep !== r.steps) model.dispose();
-      const best = r.bestStep > 0 && r.bestStep !== r.steps ? loadCheckpoint(path.join(dir, 'best'), { device: o.device ?? 'cpu' }).model : model;
-      return { model: best, tokenizer, curves, trainSteps, seconds: (performance.now() - t0) / 1000 };
-    }
-    const trainer = new SftTrainer({
-      model,
-      tokenizer,
-      tasks: taskList,
+    let total = 0;
+    const progress = (m: { step: number }, extra: Partial<MethodProgress>) =>
+      o.onProgress?.({ method, ...(single ? { task: single } : {}), phase: 'train', step: m.step, total, ...extra });
+    const run = await trainMethod({
+      kind,
+      base: o.base,
+      dir,
+      device: o.device ?? 'cpu',
+      tasks: tasks.map((n) => taskMap.get(n)!),
       train: trainFor(tasks),
       validation: valFor(tasks),
-      config: { ...(o.sft ?? {}), ...(steps !== undefined ? { maxSteps: steps } : {}) },
-      metricsFile: path.join(dir, 'metrics.jsonl'),
-      onStep: (m: SftStepMetrics) => {
-        curves.push({ step: m.step, task: single ?? 'all', metric: 'loss', value: m.loss });
-        o.onProgress?.({ method, ...(single ? { task: single } : {}), phase: 'train', step: m.step, total: trainer.config.maxSteps, loss: m.loss });
-        if (o.shouldStop?.()) trainer.requestStop();
+      ...(o.grpo ? { grpo: o.grpo } : {}),
+      ...(o.sft ? { sft: o.sft } : {}),
+      ...(steps !== undefined ? { maxSteps: steps } : {}),
+      returnBest: true,
+      onStart: (trainer) => {
+        total = trainer.config.maxSteps;
       },
-      onBest: saveBest,
+      hooks: {
+        ...(o.shouldStop ? { shouldStop: o.shouldStop } : {}),
+        onStep: (m) => {
+          if ('rewardMean' in m) {
+            curves.push(...grpoCurves([m]));
+            const acc = Object.values(m.perTask).map((v) => v.accuracy ?? NaN);
+            progress(m, { reward: m.rewardMean, accuracy: acc.reduce((a, b) => a + b, 0) / acc.length });
+          } else {
+            curves.push({ step: m.step, task: single ?? 'all', metric: 'loss', value: m.loss });
+            progress(m, { loss: m.loss });
+          }
+        },
+      },
     });
-    const r = await trainer.train();
-    trainSteps = r.steps;
-    saveCheckpoint(path.join(dir, 'last'), { model, tokenizer, optimizer: trainer.optimizer, trainerState: trainer.state() });
-    if (r.bestStep <= 0) saveCheckpoint(path.join(dir, 'best'), { model, tokenizer, trainerState: finalAsBestState(r.steps) });
-    if (r.bestStep > 0 && r.bestStep !== r.steps) model.dispose();
-    const best = r.bestStep > 0 && r.bestStep !== r.steps ? loadCheckpoint(path.join(dir, 'best'), { device: o.device ?? 'cpu' }).model : model;
-    return { model: best, tokenizer, curves, trainSteps, seconds: (performance.now() - t0) / 1000 };
+    return { model: run.model, tokenizer: run.tokenizer, curves, trainSteps: run.result.steps, seconds: (performance.now() - t0) / 1000 };
   };
 
   for (const method of o.methods) {

@@ -3,26 +3,27 @@
 // and answer vocabularies, directly or after a short reasoning in <think></think>, over one image
 // or a pair — never a judge task's own prompt and never an item of a suite split. Trains the
 // byte-level BPE tokenizer, builds the model from a preset, and makes the base an "off-the-shelf"
-// judge that judge training then sharpens.
+// judge that judge training then sharpens. Training runs on the shared spine (lib/rl/trainer.ts):
+// the same AdamW, clipping and token-NLL step as SFT, over the corpus in a fixed cyclic order.
 import { generateInstructCorpus, type InstructItem, type InstructVersion } from '../data/instruct.js';
 import { generateExamples, IN_DISTRIBUTION_TASKS, OOD_TASKS, type SuiteTask } from '../data/suite.js';
-import type { Seed } from '../data/rng.js';
-import { promptWithContinuation } from '../judge/encode.js';
-import { disposeBatch, type JudgeInput } from '../model/batch.js';
+import type { Seed } from '../rng.js';
+import { promptWithContinuation } from '../judging/encode.js';
+import type { JudgeInput } from '../model/batch.js';
 import { trainBpe } from '../model/bpe-train.js';
 import { makeConfig, TINY_CONFIG, type JudgeModelConfig, type PresetName } from '../model/config.js';
 import { JudgeModel } from '../model/judge-model.js';
 import { loadCheckpoint } from '../model/checkpoint.js';
-import { clipGradNorm } from '../model/layers/ops.js';
-import { AdamW } from '../model/optimizer.js';
 import type { Tokenizer } from '../model/tokenizer.js';
 import { TaskRegistry } from '../tasks/registry.js';
-import { MetricsLog } from '../rl/training-log.js';
+import { pretrainSchema, resolveConfig, type LoopConfig, type PretrainConfig } from '../rl/config.js';
+import { runTraining } from '../rl/train-run.js';
+import { Trainer, type TrainerHooks } from '../rl/trainer.js';
 import type { Device } from '../device.js';
 
 export interface PretrainOptions {
   seed?: Seed;
-  /** Model preset or sizes (vocabSize and imageTokenId come from the tokenizer). Default 'tiny'. */
+  /** Model preset or sizes (vocabSize and imageTokenId come from the tokenizer). Default 'tiny'. Defaults of the numbers below: PRETRAIN_DEFAULTS (lib/rl/config.ts). */
   model?: PresetName | Partial<JudgeModelConfig>;
   /** Tokenizer vocabulary size. Default 1024. */
   vocabSize?: number;
@@ -45,6 +46,41 @@ export interface PretrainOptions {
   onStep?: (step: number, loss: number, tokensPerSecond: number) => void;
   /** Checked between steps; returning true stops early (Ctrl-C). */
   shouldStop?: () => boolean;
+  /** Save the result to this checkpoint folder (weights and tokenizer; trainer_state.json says how it was made). */
+  out?: string;
+  /** Fields added to the saved trainer_state.json (e.g. the command that reproduces it). */
+  stateFields?: Record<string, unknown>;
+}
+
+export interface PretrainStepMetrics {
+  step: number;
+  loss: number;
+  gradNorm: number;
+  lr: number;
+  tokensPerSecond: number;
+}
+
+/** The loop's view of the pretraining settings: no validation, no early stopping. */
+type PretrainLoop = LoopConfig & { batchSize: number };
+
+/** Token NLL on the corpus, batch k = items k·batchSize … (k+1)·batchSize − 1 (cycled). */
+class PretrainTrainer extends Trainer<PretrainLoop, PretrainStepMetrics> {
+  readonly #inputs: readonly JudgeInput[];
+
+  constructor(model: JudgeModel, inputs: readonly JudgeInput[], config: PretrainLoop, hooks: TrainerHooks<PretrainStepMetrics>) {
+    super('pretrainBase', model, config, hooks);
+    this.#inputs = inputs;
+  }
+
+  trainStep(): PretrainStepMetrics {
+    const ts = performance.now();
+    const { batchSize, miniBatchSize } = this.config;
+    const batch = Array.from({ length: batchSize }, (_, j) => this.#inputs[(this.steps * batchSize + j) % this.#inputs.length]!);
+    const u = this.nllStep(batch, miniBatchSize);
+    this.steps++;
+    const tokensPerSecond = u.tokens / ((performance.now() - ts) / 1000);
+    return this.record({ step: this.steps, loss: u.loss, gradNorm: u.gradNorm, lr: u.lr, tokensPerSecond }, 'pretrain');
+  }
 }
 
 export interface PretrainResult {
@@ -86,18 +122,28 @@ export function corpusInput(item: InstructItem, tokenizer: Tokenizer): JudgeInpu
   return promptWithContinuation(prompt, [...tokenizer.encode(t.target), tokenizer.eosId]);
 }
 
-/** Trains the tokenizer and pretrains a fresh base model on the corpus. */
+/** Trains the tokenizer and pretrains a fresh base model on the corpus (or continues from `init`). */
 export async function pretrainBase(opts: PretrainOptions = {}): Promise<PretrainResult> {
-  const seed = opts.seed ?? 0;
-  const n = opts.corpusSize ?? 30000;
-  const steps = opts.steps ?? 5000;
-  const batchSize = opts.batchSize ?? 32;
-  const imageSize = opts.imageSize ?? 32;
+  const cfg: PretrainConfig = resolveConfig(
+    pretrainSchema,
+    {
+      maxSteps: opts.steps,
+      batchSize: opts.batchSize,
+      learningRate: opts.learningRate,
+      seed: opts.seed,
+      vocabSize: opts.vocabSize,
+      corpusSize: opts.corpusSize,
+      corpusVersion: opts.corpusVersion,
+      imageSize: opts.imageSize,
+    },
+    'pretrainBase',
+  );
+  const seed = cfg.seed;
   const t0 = performance.now();
-  const items = generateInstructCorpus(seed, n, imageSize, opts.corpusVersion ?? 2);
+  const items = generateInstructCorpus(seed, cfg.corpusSize, cfg.imageSize, cfg.corpusVersion);
   const init = opts.init !== undefined ? loadCheckpoint(opts.init, { device: opts.device ?? 'cpu', skipOptimizer: true }) : undefined;
   if (init && !init.tokenizer) throw new RangeError(`pretrainBase: init checkpoint ${opts.init} has no tokenizer.json`);
-  const tokenizer = init ? init.tokenizer! : trainBpe(tokenizerCorpus(seed, items), { vocabSize: opts.vocabSize ?? 1024 });
+  const tokenizer = init ? init.tokenizer! : trainBpe(tokenizerCorpus(seed, items), { vocabSize: cfg.vocabSize });
   // A partial object is laid over the tiny preset (so `{ dModel: 64 }` changes just the width).
   const spec = opts.model ?? 'tiny';
   const base = typeof spec === 'string' ? spec : { ...TINY_CONFIG, visionDim: undefined, visionHeads: undefined, visionFF: undefined, ...spec };
@@ -108,11 +154,6 @@ export async function pretrainBase(opts: PretrainOptions = {}): Promise<Pretrain
     ...(typeof spec === 'string' || spec.maxSeqLen === undefined ? { maxSeqLen: Math.max(384, (typeof base === 'string' ? 0 : base.maxSeqLen) ?? 0) } : {}),
   });
   const model = init ? init.model : new JudgeModel(config, { device: opts.device ?? 'cpu', seed: typeof seed === 'number' ? seed : 0 });
-  const lr = opts.learningRate ?? 2e-3;
-  const optimizer = new AdamW(model.parameters(), {
-    lr: { kind: 'cosine', lr, warmupSteps: Math.min(50, Math.floor(steps / 10)), totalSteps: steps, minLrRatio: 0.1 },
-    weightDecay: 0.01,
-  });
   // Items longer than the model's context are left out (counted in the result), never truncated.
   const inputs = items.map((it) => corpusInput(it, tokenizer));
   const mc = model.config;
@@ -120,25 +161,28 @@ export async function pretrainBase(opts: PretrainOptions = {}): Promise<Pretrain
   const fits = inputs.filter((x) => x.images.length * imageTokens + x.tokens.length <= mc.maxSeqLen);
   const skipped = inputs.length - fits.length;
   if (fits.length === 0) throw new RangeError(`pretrainBase: no corpus item fits maxSeqLen ${mc.maxSeqLen}`);
-  const log = new MetricsLog(opts.metricsFile);
+  const loop: PretrainLoop = {
+    ...cfg,
+    warmupSteps: cfg.warmupSteps ?? Math.min(50, Math.floor(cfg.maxSteps / 10)),
+    miniBatchSize: cfg.miniBatchSize ?? cfg.batchSize,
+    evalEvery: 0,
+    earlyStoppingPatience: 0,
+  };
   let finalLoss = NaN;
-  let done = 0;
-  for (let step = 0; step < steps; step++) {
-    if (opts.shouldStop?.()) break;
-    const ts = performance.now();
-    const b = model.batch(Array.from({ length: batchSize }, (_, j) => fits[(step * batchSize + j) % fits.length]!));
-    model.zeroGrad();
-    const r = model.nllBackward(b);
-    disposeBatch(b);
-    const norm = clipGradNorm(model.parameters().map((p) => p.grad), 1.0);
-    if (Number.isFinite(r.loss) && Number.isFinite(norm)) optimizer.step();
-    model.zeroGrad();
-    finalLoss = r.loss;
-    done = step + 1;
-    const tps = r.tokens / ((performance.now() - ts) / 1000);
-    log.write({ type: 'pretrain', step: done, loss: r.loss, gradNorm: norm, lr: optimizer.currentLr, tokensPerSecond: tps });
-    opts.onStep?.(done, r.loss, tps);
-    if (done % 25 === 0) await new Promise((res) => setImmediate(res)); // let signals and progress bars through
-  }
-  return { model, tokenizer, steps: done, finalLoss, skippedItems: skipped, seconds: (performance.now() - t0) / 1000 };
+  const run = await runTraining<PretrainTrainer>({
+    from: { model, tokenizer },
+    ...(opts.out !== undefined ? { lastDir: opts.out } : {}),
+    saveOptimizer: false,
+    state: (t) => ({ kind: 'pretrain', steps: t.step, finalLoss, ...(opts.stateFields ?? {}) }),
+    hooks: {
+      ...(opts.metricsFile !== undefined ? { metricsFile: opts.metricsFile } : {}),
+      ...(opts.shouldStop ? { shouldStop: opts.shouldStop } : {}),
+      onStep: (m) => {
+        finalLoss = m.loss;
+        opts.onStep?.(m.step, m.loss, m.tokensPerSecond);
+      },
+    },
+    trainer: (m, _tok, hooks) => new PretrainTrainer(m, fits, loop, hooks),
+  });
+  return { model, tokenizer, steps: run.trainer.step, finalLoss, skippedItems: skipped, seconds: (performance.now() - t0) / 1000 };
 }

@@ -9,7 +9,7 @@ import type { Tokenizer } from '../model/tokenizer.js';
 import { parseJudgeOutput } from '../rewards/parse.js';
 import { TaskRegistry } from '../tasks/registry.js';
 import type { TaskDefinition } from '../tasks/task.js';
-import { completionText, promptTokens } from './encode.js';
+import { completionText, promptTokens } from '../judging/encode.js';
 
 /** A judging request with decoded images. */
 export interface EngineRequest {

@@ -7,51 +7,10 @@
 // j < kvLengths[b] and, when causal, j <= i + kvLengths[b] − qLengths[b] (bottom-right aligned, as
 // flash-attention ≥ 2.1). Query rows past qLengths[b], and rows that see no key, give out = 0 and
 // lse = −inf. Nothing past the lengths is read, so padding may hold anything (NaN included).
-import { native, type NativeCore, type NativeTensorHandle } from '../native.js';
+import type { AttentionNativeOptions, NativeTensorHandle } from '../addon.js';
+import { native } from '../native.js';
+import { handleOf, optionsArg } from './args.js';
 import { Tensor } from '../tensor.js';
-
-interface AttentionNativeOptions {
-  causal?: boolean;
-  scale?: number;
-  kvLengths?: NativeTensorHandle;
-  qLengths?: NativeTensorHandle;
-}
-
-interface AttentionNative {
-  attentionForward(q: NativeTensorHandle, k: NativeTensorHandle, v: NativeTensorHandle, opts: AttentionNativeOptions): { out: NativeTensorHandle; lse: NativeTensorHandle };
-  attentionBackward(
-    dOut: NativeTensorHandle,
-    q: NativeTensorHandle,
-    k: NativeTensorHandle,
-    v: NativeTensorHandle,
-    out: NativeTensorHandle,
-    lse: NativeTensorHandle,
-    opts: AttentionNativeOptions,
-  ): { dq: NativeTensorHandle; dk: NativeTensorHandle; dv: NativeTensorHandle };
-  attentionDecode(
-    q: NativeTensorHandle,
-    kCache: NativeTensorHandle,
-    vCache: NativeTensorHandle,
-    cacheLengths: NativeTensorHandle,
-    kNew: NativeTensorHandle,
-    vNew: NativeTensorHandle,
-    opts: { scale?: number },
-  ): NativeTensorHandle;
-  attentionNaiveForward(q: NativeTensorHandle, k: NativeTensorHandle, v: NativeTensorHandle, opts: AttentionNativeOptions): { out: NativeTensorHandle; lse: NativeTensorHandle };
-  attentionNaiveBackward(
-    dOut: NativeTensorHandle,
-    q: NativeTensorHandle,
-    k: NativeTensorHandle,
-    v: NativeTensorHandle,
-    out: NativeTensorHandle,
-    lse: NativeTensorHandle,
-    opts: AttentionNativeOptions,
-  ): { dq: NativeTensorHandle; dk: NativeTensorHandle; dv: NativeTensorHandle };
-}
-
-function attn(): NativeCore & AttentionNative {
-  return native() as NativeCore & AttentionNative;
-}
 
 /** Per-row lengths: an i32 Tensor of shape (B) (any device; moved to q's) or plain integers. */
 export type AttentionLengths = Tensor | readonly number[] | Int32Array;
@@ -94,18 +53,6 @@ export interface AttentionDecodeOptions {
   scale?: number;
 }
 
-function handleOf(t: unknown, fn: string, arg: string): NativeTensorHandle {
-  if (!(t instanceof Tensor)) throw new TypeError(`${fn}: ${arg} must be a Tensor, got ${t === null ? 'null' : typeof t}`);
-  return t.handle;
-}
-
-function checkOptions(opts: unknown, fn: string): Record<string, unknown> {
-  if (opts === undefined) return {};
-  if (opts === null || typeof opts !== 'object' || Array.isArray(opts))
-    throw new TypeError(`${fn}: options must be an object, got ${opts === null ? 'null' : Array.isArray(opts) ? 'array' : typeof opts}`);
-  return opts as Record<string, unknown>;
-}
-
 /**
  * Converts lengths to an i32 tensor on `device`. Returns the handle and any temporary it created
  * (disposed by the caller after the native call; tensors the user passed are never disposed).
@@ -139,7 +86,7 @@ function lengthsHandle(
 }
 
 function nativeOptions(opts: unknown, q: Tensor, fn: string, temps: Tensor[]): AttentionNativeOptions {
-  const o = checkOptions(opts, fn);
+  const o = optionsArg(opts, fn);
   if (o.causal !== undefined && typeof o.causal !== 'boolean') throw new TypeError(`${fn}: causal must be a boolean, got ${typeof o.causal}`);
   if (o.scale !== undefined && (typeof o.scale !== 'number' || !Number.isFinite(o.scale)))
     throw new RangeError(`${fn}: scale must be a finite number, got ${String(o.scale)}`);
@@ -169,10 +116,13 @@ function withTemps<T>(body: (temps: Tensor[]) => T): T {
  * const { out, lse } = attentionForward(q, k, v, { causal: true, kvLengths: [7, 5] });
  */
 export function attentionForward(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): AttentionForwardResult {
-  const fn = 'attentionForward';
+  return forwardWith('attentionForward', q, k, v, opts);
+}
+
+function forwardWith(fn: 'attentionForward' | 'attentionNaiveForward', q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): AttentionForwardResult {
   const [hq, hk, hv] = [handleOf(q, fn, 'q'), handleOf(k, fn, 'k'), handleOf(v, fn, 'v')];
   return withTemps((temps) => {
-    const r = attn().attentionForward(hq, hk, hv, nativeOptions(opts, q, fn, temps));
+    const r = native()[fn](hq, hk, hv, nativeOptions(opts, q, fn, temps));
     return { out: Tensor.fromHandle(r.out), lse: Tensor.fromHandle(r.lse) };
   });
 }
@@ -191,10 +141,13 @@ export function attentionBackward(
   lse: Tensor,
   opts: AttentionOptions = {},
 ): AttentionBackwardResult {
-  const fn = 'attentionBackward';
-  const hs = [handleOf(dOut, fn, 'dOut'), handleOf(q, fn, 'q'), handleOf(k, fn, 'k'), handleOf(v, fn, 'v'), handleOf(out, fn, 'out'), handleOf(lse, fn, 'lse')] as const;
+  return backwardWith('attentionBackward', [dOut, q, k, v, out, lse], opts);
+}
+
+function backwardWith(fn: 'attentionBackward' | 'attentionNaiveBackward', ts: readonly Tensor[], opts: AttentionOptions): AttentionBackwardResult {
+  const hs = ['dOut', 'q', 'k', 'v', 'out', 'lse'].map((arg, i) => handleOf(ts[i], fn, arg));
   return withTemps((temps) => {
-    const r = attn().attentionBackward(hs[0], hs[1], hs[2], hs[3], hs[4], hs[5], nativeOptions(opts, q, fn, temps));
+    const r = native()[fn](hs[0]!, hs[1]!, hs[2]!, hs[3]!, hs[4]!, hs[5]!, nativeOptions(opts, ts[1]!, fn, temps));
     return { dq: Tensor.fromHandle(r.dq), dk: Tensor.fromHandle(r.dk), dv: Tensor.fromHandle(r.dv) };
   });
 }
@@ -208,13 +161,13 @@ export function attentionBackward(
  */
 export function attentionDecode(q: Tensor, kCache: Tensor, vCache: Tensor, opts: AttentionDecodeOptions): Tensor {
   const fn = 'attentionDecode';
-  const o = checkOptions(opts, fn);
+  const o = optionsArg(opts, fn);
   if (o.scale !== undefined && (typeof o.scale !== 'number' || !Number.isFinite(o.scale)))
     throw new RangeError(`${fn}: scale must be a finite number, got ${String(o.scale)}`);
   // Both caches are written in place: one buffer passed as both would hold keys and values mixed.
   if (kCache instanceof Tensor && vCache instanceof Tensor && !kCache.disposed && !vCache.disposed && kCache.sharesStorageWith(vCache))
     throw new RangeError(`${fn}: kCache and vCache share storage; they must be two separate tensors (both are written in place)`);
-  const h = attn().attentionDecode(
+  const h = native().attentionDecode(
     handleOf(q, fn, 'q'),
     handleOf(kCache, fn, 'kCache'),
     handleOf(vCache, fn, 'vCache'),
@@ -231,28 +184,11 @@ export function attentionDecode(q: Tensor, kCache: Tensor, vCache: Tensor, opts:
  * a fused kernel. Same semantics and results as attentionForward; for benchmarks and cross-checks.
  */
 export function attentionNaiveForward(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): AttentionForwardResult {
-  const fn = 'attentionNaiveForward';
-  const [hq, hk, hv] = [handleOf(q, fn, 'q'), handleOf(k, fn, 'k'), handleOf(v, fn, 'v')];
-  return withTemps((temps) => {
-    const r = attn().attentionNaiveForward(hq, hk, hv, nativeOptions(opts, q, fn, temps));
-    return { out: Tensor.fromHandle(r.out), lse: Tensor.fromHandle(r.lse) };
-  });
+  return forwardWith('attentionNaiveForward', q, k, v, opts);
 }
 
 /** Unfused baseline of attentionBackward (CPU, f32; materialises P and dP). */
-export function attentionNaiveBackward(
-  dOut: Tensor,
-  q: Tensor,
-  k: Tensor,
-  v: Tensor,
-  out: Tensor,
-  lse: Tensor,
-  opts: AttentionOptions = {},
-): AttentionBackwardResult {
-  const fn = 'attentionNaiveBackward';
-  const hs = [handleOf(dOut, fn, 'dOut'), handleOf(q, fn, 'q'), handleOf(k, fn, 'k'), handleOf(v, fn, 'v'), handleOf(out, fn, 'out'), handleOf(lse, fn, 'lse')] as const;
-  return withTemps((temps) => {
-    const r = attn().attentionNaiveBackward(hs[0], hs[1], hs[2], hs[3], hs[4], hs[5], nativeOptions(opts, q, fn, temps));
-    return { dq: Tensor.fromHandle(r.dq), dk: Tensor.fromHandle(r.dk), dv: Tensor.fromHandle(r.dv) };
-  });
+export function attentionNaiveBackward(...args: Parameters<typeof attentionBackward>): AttentionBackwardResult {
+  const [dOut, q, k, v, out, lse, opts = {}] = args;
+  return backwardWith('attentionNaiveBackward', [dOut, q, k, v, out, lse], opts);
 }

@@ -4,51 +4,14 @@
 // call), statistics f32, ids i32; every op runs on the device of its tensors (cpu or cuda:N).
 // Parameter gradients overwrite, or add into a given tensor with `accumulate: true`; every
 // reduction is deterministic (same bits whatever the thread count).
-import { native, type NativeCore, type NativeTensorHandle } from '../native.js';
+import type { NativeTensorHandle as H } from '../addon.js';
+import { native } from '../native.js';
+import { handleOf as h, optionalHandle as oh, optionsArg } from './args.js';
+
+const n = native;
+const opts = <T extends object>(o: T | undefined, fn: string): T => optionsArg<T>(o, fn);
 import { Tensor } from '../tensor.js';
 
-type H = NativeTensorHandle;
-type Opts = Record<string, unknown>;
-
-interface ModelOpsNative {
-  rmsnormForward(x: H, w: H, o: Opts): { y: H; rstd: H };
-  rmsnormBackward(dy: H, x: H, w: H, rstd: H, o: Opts): { dx: H; dw: H };
-  layernormForward(x: H, w: H, b: H, o: Opts): { y: H; mean: H; rstd: H };
-  layernormBackward(dy: H, x: H, w: H, mean: H, rstd: H, o: Opts): { dx: H; dw: H; db: H };
-  rope(x: H, positions: H, o: Opts): H;
-  swigluForward(gate: H, up: H, o: Opts): H;
-  swigluBackward(dout: H, gate: H, up: H, o: Opts): { dgate: H; dup: H };
-  geluForward(x: H, o: Opts): H;
-  geluBackward(dout: H, x: H, o: Opts): H;
-  addInPlace(a: H, b: H, alpha: number): H;
-  addBias(x: H, bias: H): H;
-  sumRows(x: H, o: Opts): H;
-  embeddingForward(ids: H, table: H, o: Opts): H;
-  embeddingBackward(dout: H, ids: H, o: Opts): H;
-  patchEmbed(image: H, o: Opts): H;
-  patchEmbedBackward(dpatches: H, imageShape: readonly number[], o: Opts): H;
-  adamwStep(param: H, grad: H, m: H, v: H, o: Opts): void;
-  sumSquares(x: H): number;
-  gradNorm(tensors: H[]): number;
-  clipGradNorm(tensors: H[], maxNorm: number): number;
-}
-
-function n(): NativeCore & ModelOpsNative {
-  return native() as NativeCore & ModelOpsNative;
-}
-
-function h(t: unknown, fn: string, arg: string): H {
-  if (!(t instanceof Tensor)) throw new TypeError(`${fn}: ${arg} must be a Tensor, got ${t === null ? 'null' : typeof t}`);
-  return t.handle;
-}
-function oh(t: unknown, fn: string, arg: string): H | undefined {
-  return t === undefined || t === null ? undefined : h(t, fn, arg);
-}
-function opts<T extends object>(o: T | undefined, fn: string): T {
-  if (o === undefined) return {} as T;
-  if (o === null || typeof o !== 'object') throw new TypeError(`${fn}: options must be an object, got ${o === null ? 'null' : typeof o}`);
-  return o;
-}
 /** The caller's tensor when one was given (identity kept), else a wrapper of the fresh native result. */
 function res(given: Tensor | undefined, handle: H): Tensor {
   return given ?? Tensor.fromHandle(handle);
@@ -177,9 +140,13 @@ export function ropeBackward(dy: Tensor, positions: Tensor, o?: RopeOpts): Tenso
 
 /** silu(gate) · up (same shapes). */
 export function swigluForward(gate: Tensor, up: Tensor, o?: { out?: Tensor }): Tensor {
-  const fn = 'swigluForward';
+  return pairOut('swigluForward', [gate, 'gate'], [up, 'up'], o);
+}
+
+/** An op of two tensors writing a new tensor, or into `out` when given. */
+function pairOut(fn: 'swigluForward' | 'embeddingForward', [a, an]: [Tensor, string], [b, bn]: [Tensor, string], o?: { out?: Tensor }): Tensor {
   const p = opts(o, fn);
-  return res(p.out, n().swigluForward(h(gate, fn, 'gate'), h(up, fn, 'up'), { out: oh(p.out, fn, 'out') }));
+  return res(p.out, n()[fn](h(a, fn, an), h(b, fn, bn), { out: oh(p.out, fn, 'out') }));
 }
 /** dgate may be dout itself (overwritten in place); it must not be gate or up. */
 export function swigluBackward(
@@ -237,9 +204,7 @@ export function sumRows(x: Tensor, o?: { out?: Tensor; accumulate?: boolean }): 
 
 /** Rows of table (V, D) picked by ids (i32, any shape) → (...ids.shape, D). Ids outside [0, V) throw. */
 export function embeddingForward(ids: Tensor, table: Tensor, o?: { out?: Tensor }): Tensor {
-  const fn = 'embeddingForward';
-  const p = opts(o, fn);
-  return res(p.out, n().embeddingForward(h(ids, fn, 'ids'), h(table, fn, 'table'), { out: oh(p.out, fn, 'out') }));
+  return pairOut('embeddingForward', [ids, 'ids'], [table, 'table'], o);
 }
 /**
  * Scatter-add of dout (...ids.shape, D) into dtable (V, D), each row summed in token order

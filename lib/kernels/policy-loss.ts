@@ -2,7 +2,9 @@
 // (SFT loss) through the same path, and selective token log-probabilities for old/reference
 // logprobs. A typed facade over the native kernels; the exact definitions are in the JSDoc below
 // (and in native/include/mtrl/policy_loss.h).
-import { native, type NativeCore, type NativeTensorHandle } from '../native.js';
+import type { NativeBatch, PolicyLossMetrics, PolicyLossNativeResult as NativeResult } from '../addon.js';
+import { native as n } from '../native.js';
+import { optionsArg, tensorArg } from './args.js';
 import { Tensor } from '../tensor.js';
 
 export type PolicyLossType = 'grpo' | 'bnpo' | 'dr_grpo' | 'dapo' | 'nll';
@@ -66,24 +68,7 @@ export interface PolicyLossOptions {
   vocabChunkSize?: number;
 }
 
-export interface PolicyLossMetrics {
-  /** Token mean of the KL estimate over counted tokens (0 without `refLogprobs`). */
-  kl: number;
-  /** Fraction of counted tokens with c1 < 1 − ε and A < 0. */
-  clipLow: number;
-  /** Fraction of counted tokens with c1 > 1 + ε_high and A > 0. */
-  clipHigh: number;
-  /** Fraction with either. */
-  clipRegion: number;
-  /** Token mean of the importance ratio r (1 for `'nll'`). */
-  ratio: number;
-  /** Token mean of the policy's entropy H (at temperature τ). */
-  entropy: number;
-  /** Token mean of −lp. */
-  nll: number;
-  /** Number of counted tokens n. */
-  tokens: number;
-}
+export type { PolicyLossMetrics } from '../addon.js';
 
 export interface PolicyLossValue {
   /** The loss L (a host number). */
@@ -105,40 +90,6 @@ export interface LinearGrads {
   weight: Tensor;
 }
 
-interface PolicyLossNative {
-  policyLossLogits(logits: NativeTensorHandle, batch: NativeBatch, opts: object): NativeResult;
-  policyLossLinear(hidden: NativeTensorHandle, weight: NativeTensorHandle, batch: NativeBatch, opts: object): NativeResult;
-  policyLossUnfused(hidden: NativeTensorHandle, weight: NativeTensorHandle, batch: NativeBatch, opts: object): NativeResult;
-  tokenLogprobsLogits(
-    logits: NativeTensorHandle,
-    tokens: NativeTensorHandle,
-    mask: NativeTensorHandle | undefined,
-    opts: object,
-  ): { logprobs: NativeTensorHandle; entropy?: NativeTensorHandle };
-  tokenLogprobsLinear(
-    hidden: NativeTensorHandle,
-    weight: NativeTensorHandle,
-    tokens: NativeTensorHandle,
-    mask: NativeTensorHandle | undefined,
-    opts: object,
-  ): { logprobs: NativeTensorHandle; entropy?: NativeTensorHandle };
-}
-interface NativeBatch {
-  tokens: NativeTensorHandle;
-  mask: NativeTensorHandle;
-  advantages?: NativeTensorHandle;
-  oldLogprobs?: NativeTensorHandle;
-  refLogprobs?: NativeTensorHandle;
-}
-interface NativeResult {
-  loss: number;
-  metrics: PolicyLossMetrics;
-  logprobs: NativeTensorHandle;
-  grads: { logits?: NativeTensorHandle; hidden?: NativeTensorHandle; weight?: NativeTensorHandle };
-}
-
-const n = (): NativeCore & PolicyLossNative => native() as NativeCore & PolicyLossNative;
-
 const OPTION_KEYS = new Set([
   'lossType',
   'epsilon',
@@ -154,20 +105,6 @@ const OPTION_KEYS = new Set([
   'chunkSize',
   'vocabChunkSize',
 ]);
-
-function tensorArg(v: unknown, fn: string, name: string): Tensor {
-  if (!(v instanceof Tensor)) throw new TypeError(`${fn}: ${name} must be a Tensor, got ${v === null ? 'null' : typeof v}`);
-  return v;
-}
-
-function checkOptions(opts: unknown, allowed: Set<string>, fn: string): Record<string, unknown> {
-  if (opts === undefined) return {};
-  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw new TypeError(`${fn}: options must be an object`);
-  for (const k of Object.keys(opts)) {
-    if (!allowed.has(k)) throw new TypeError(`${fn}: unknown option '${k}' (known: ${[...allowed].join(', ')})`);
-  }
-  return opts as Record<string, unknown>;
-}
 
 function nativeBatch(batch: unknown, fn: string): NativeBatch {
   if (batch === null || typeof batch !== 'object') throw new TypeError(`${fn}: batch must be an object { tokens, mask, advantages?, oldLogprobs?, refLogprobs? }`);
@@ -203,7 +140,7 @@ function inputKind(input: unknown, fn: string): InputKind {
 function run(input: unknown, batch: unknown, opts: unknown, grads: boolean): NativeResult {
   const fn = 'policyLoss';
   const kind = inputKind(input, fn);
-  const o = { ...checkOptions(opts, OPTION_KEYS, fn), grads };
+  const o = { ...optionsArg(opts, fn, OPTION_KEYS), grads };
   const b = nativeBatch(batch, fn);
   return kind.kind === 'logits'
     ? n().policyLossLogits(kind.logits.handle, b, o)
@@ -275,7 +212,7 @@ export function policyLossUnfused(input: LinearInput, batch: PolicyLossBatch, op
   const kind = inputKind(input, fn);
   if (kind.kind !== 'linear') throw new TypeError(`${fn}: input must be { hidden, weight }`);
   const r = n().policyLossUnfused(kind.hidden.handle, kind.weight.handle, nativeBatch(batch, fn), {
-    ...checkOptions(opts, OPTION_KEYS, fn),
+    ...optionsArg(opts, fn, OPTION_KEYS),
     grads: true,
   });
   return { ...wrapValue(r), grads: { hidden: Tensor.fromHandle(r.grads.hidden!), weight: Tensor.fromHandle(r.grads.weight!) } };
@@ -310,7 +247,7 @@ const LOGPROB_KEYS = new Set(['temperature', 'entropy', 'mask', 'chunkSize', 'vo
 export function tokenLogprobs(input: PolicyLossInput, tokens: Tensor, opts: TokenLogprobsOptions = {}): TokenLogprobsResult {
   const fn = 'tokenLogprobs';
   const kind = inputKind(input, fn);
-  const o = checkOptions(opts, LOGPROB_KEYS, fn);
+  const o = optionsArg(opts, fn, LOGPROB_KEYS);
   const tok = tensorArg(tokens, fn, 'tokens').handle;
   const mask = o.mask === undefined ? undefined : tensorArg(o.mask, fn, 'mask').handle;
   const { mask: _m, ...rest } = o;

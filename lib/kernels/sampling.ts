@@ -2,11 +2,12 @@
 // repetition / presence / frequency penalties, drawn with a counter-based RNG so the token depends
 // only on (logits, options, seed, row id, offset) — not on thread count, batch composition or
 // device. Also logSoftmax and gatherLogprobs on the same machinery.
-import { native, type NativeCore, type NativeTensorHandle } from '../native.js';
+import type { NativeSampleOptions, PerRow, SampleResult } from '../addon.js';
+import { native as n } from '../native.js';
+import { optionsArg, tensorArg } from './args.js';
 import { Tensor } from '../tensor.js';
 
-/** A per-row option: one number for every row, or one number per row. */
-export type PerRow = number | readonly number[] | Float32Array | Float64Array | Int32Array;
+export type { PerRow, SampleResult } from '../addon.js';
 
 export interface SampleOptions {
   /** Divides the (penalised) logits; 0 means greedy: the lowest token id with the largest logit. Default 1. */
@@ -37,45 +38,6 @@ export interface SampleOptions {
    * random stream when the batch is reordered or finished rows drop out.
    */
   rowIds?: readonly number[] | Int32Array | Float64Array;
-}
-
-export interface SampleResult {
-  /** The drawn token of each row (B). */
-  tokens: Int32Array;
-  /** log p(token) under the final processed distribution (after penalties, temperature, top-k, top-p, min-p; 0 when greedy). */
-  logprobs: Float32Array;
-  /** log p(token) under log_softmax(logits) of the raw, unprocessed logits. */
-  rawLogprobs: Float32Array;
-}
-
-interface NativeSampleOptions {
-  temperature?: PerRow;
-  topK?: PerRow;
-  topP?: PerRow;
-  minP?: PerRow;
-  repetitionPenalty?: PerRow;
-  presencePenalty?: PerRow;
-  frequencyPenalty?: PerRow;
-  history?: NativeTensorHandle;
-  seed?: number;
-  offset?: number;
-  rowIds?: readonly number[] | Int32Array | Float64Array;
-}
-
-interface SamplingNative {
-  sampleTokens(logits: NativeTensorHandle, opts: NativeSampleOptions): SampleResult;
-  sampleTokensSortReference(logits: NativeTensorHandle, opts: NativeSampleOptions): SampleResult;
-  logSoftmax(logits: NativeTensorHandle): NativeTensorHandle;
-  gatherLogprobs(logits: NativeTensorHandle, tokens: Int32Array | readonly number[] | NativeTensorHandle): Float32Array;
-}
-
-function n(): NativeCore & SamplingNative {
-  return native() as NativeCore & SamplingNative;
-}
-
-function tensorArg(t: unknown, fn: string, arg: string): Tensor {
-  if (!(t instanceof Tensor)) throw new TypeError(`${fn}: ${arg} must be a Tensor, got ${t === null ? 'null' : typeof t}`);
-  return t;
 }
 
 const OPTION_KEYS: ReadonlySet<string> = new Set([
@@ -117,10 +79,8 @@ function historyTensor(rows: ReadonlyArray<ArrayLike<number>>, batch: number, de
 
 function run(fn: 'sampleTokens' | 'sampleTokensSortReference', logits: Tensor, opts: SampleOptions): SampleResult {
   tensorArg(logits, fn, 'logits');
-  if (opts === null || typeof opts !== 'object' || Array.isArray(opts))
-    throw new TypeError(`${fn}: options must be an object, got ${opts === null ? 'null' : typeof opts}`);
-  for (const k of Object.keys(opts))
-    if (!OPTION_KEYS.has(k)) throw new TypeError(`${fn}: unknown option '${k}' (expected one of ${[...OPTION_KEYS].join(', ')})`);
+  if (opts === undefined) throw new TypeError(`${fn}: options must be an object, got undefined`);
+  optionsArg(opts, fn, OPTION_KEYS);
   const { history, ...rest } = opts;
   const nopts: NativeSampleOptions = {};
   for (const [k, v] of Object.entries(rest)) if (v !== undefined) (nopts as Record<string, unknown>)[k] = v;

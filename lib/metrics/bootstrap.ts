@@ -3,7 +3,7 @@
 // seed's test items with replacement, and recomputes the statistic, so the interval reflects both
 // how much a method varies from one training run to the next and how few test examples there are.
 // With one seed it reduces to the ordinary bootstrap over examples.
-import { Rng } from '../data/rng.js';
+import { Rng } from '../rng.js';
 
 export interface BootstrapOptions {
   /** Replicates. Default 1000. */

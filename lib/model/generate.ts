@@ -6,10 +6,23 @@
 // Randomness: step s of row n draws with the sampler's Philox key (seed, row n, offset + s), so the
 // same (model, prompts, options) always give the same completions, on CPU and CUDA alike. Use a new
 // seed (or offset) per training step to get fresh samples.
-import { Tensor } from '../tensor.js';
+import { Tensor, type Device } from '../tensor.js';
 import { disposeBatch, packBatch, type JudgeInput, type ModelBatch } from './batch.js';
-import type { JudgeModel } from './judge-model.js';
+import type { JudgeModelConfig } from './config.js';
 import { sampleTokens } from './layers/ops.js';
+
+/**
+ * What generation needs from a model: its sizes and device, a prefill that builds KV caches for G
+ * copies of each prompt, and one decode step. JudgeModel implements it (this file does not import
+ * the model, which imports this file).
+ */
+export interface DecodingModel<S extends { readonly rows: number } = { readonly rows: number }> {
+  readonly config: JudgeModelConfig;
+  readonly device: Device;
+  prefill(prompts: ModelBatch, opts: { numGenerations?: number; maxNewTokens: number }): { state: S; logits: Tensor };
+  decodeStep(state: S, tokens: ArrayLike<number>): Tensor;
+  disposeState(state: S): void;
+}
 
 export interface GenerateOptions {
   /** Completions per prompt (the GRPO group size G). Default 1. */
@@ -76,7 +89,7 @@ function checkOptions(opts: GenerateOptions, fn: string): void {
  * Samples `numGenerations` completions for every prompt. `prompts` are examples (images + prompt
  * tokens) or an already packed batch (not disposed here).
  */
-export function generate(model: JudgeModel, prompts: readonly JudgeInput[] | ModelBatch, opts: GenerateOptions): GenerateResult {
+export function generate<S extends { readonly rows: number }>(model: DecodingModel<S>, prompts: readonly JudgeInput[] | ModelBatch, opts: GenerateOptions): GenerateResult {
   const fn = 'generate';
   checkOptions(opts, fn);
   const owned = Array.isArray(prompts);

@@ -58,6 +58,40 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
 }
 
+/** Mean and count of the values that are not null ("not applicable"). */
+export function summarize(values: readonly RewardValue[]): ComponentSummary {
+  let s = 0;
+  let n = 0;
+  for (const v of values) {
+    if (v === null) continue;
+    s += v;
+    n++;
+  }
+  return { mean: n > 0 ? s / n : NaN, count: n };
+}
+
+/** A RewardBatch from per-row totals and component values: summaries over all rows and per task (`taskOf(row)`). */
+export function rewardBatch(totals: RewardValue[], components: Record<string, RewardValue[]>, names: string[], taskOf: (row: number) => string): RewardBatch {
+  const summary: Record<string, ComponentSummary> = {};
+  for (const n of names) summary[n] = summarize(components[n]!);
+  const byTask: RewardBatch['byTask'] = {};
+  const rowsOf = new Map<string, number[]>();
+  totals.forEach((_, i) => {
+    const rows = rowsOf.get(taskOf(i)) ?? [];
+    rows.push(i);
+    rowsOf.set(taskOf(i), rows);
+  });
+  for (const [task, rows] of rowsOf) {
+    const comps: Record<string, ComponentSummary> = {};
+    for (const n of names) {
+      const s = summarize(rows.map((i) => components[n]![i]!));
+      if (s.count > 0) comps[n] = s;
+    }
+    byTask[task] = { total: summarize(rows.map((i) => totals[i]!)), components: comps };
+  }
+  return { totals, components, names, summary, totalSummary: summarize(totals), byTask };
+}
+
 export class RewardModel {
   private readonly fixed: RewardComponent[] | null;
   private readonly extra: RewardComponent[];
@@ -173,34 +207,7 @@ export class RewardModel {
       });
       totals.push(any ? sum * gate : null);
     }
-    const summarize = (vals: RewardValue[]): ComponentSummary => {
-      let s = 0;
-      let n = 0;
-      for (const v of vals) {
-        if (v === null) continue;
-        s += v;
-        n++;
-      }
-      return { mean: n > 0 ? s / n : NaN, count: n };
-    };
-    const summary: Record<string, ComponentSummary> = {};
-    for (const n of names) summary[n] = summarize(components[n]!);
-    const byTask: RewardBatch['byTask'] = {};
-    const rowsOf = new Map<string, number[]>();
-    inputs.forEach((x, i) => {
-      const rows = rowsOf.get(x.task.name) ?? [];
-      rows.push(i);
-      rowsOf.set(x.task.name, rows);
-    });
-    for (const [task, rows] of rowsOf) {
-      const comps: Record<string, ComponentSummary> = {};
-      for (const n of names) {
-        const s = summarize(rows.map((i) => components[n]![i]!));
-        if (s.count > 0) comps[n] = s;
-      }
-      byTask[task] = { total: summarize(rows.map((i) => totals[i]!)), components: comps };
-    }
-    return { totals, components, names, summary, totalSummary: summarize(totals), byTask };
+    return rewardBatch(totals, components, names, (i) => inputs[i]!.task.name);
   }
 
   /** Scores a batch; components may be async. */

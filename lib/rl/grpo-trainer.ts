@@ -7,47 +7,27 @@
 // applied. Everything random is keyed by (seed, step), so a run is repeatable and a resumed run
 // (model + optimizer + state()) continues exactly as the uninterrupted one would.
 import type { JudgeExample } from '../data/types.js';
-import { completionText, promptInput, promptWithContinuation } from '../judge/encode.js';
-import { evaluateJudge, type TaskEvaluation } from '../judge/evaluate.js';
+import { completionText, promptInput, promptWithContinuation } from '../judging/encode.js';
 import { policyLoss } from '../kernels/policy-loss.js';
 import { disposeBatch, type JudgeInput } from '../model/batch.js';
 import type { JudgeModel } from '../model/judge-model.js';
-import { clipGradNorm, gradNorm } from '../model/layers/ops.js';
-import { AdamW } from '../model/optimizer.js';
-import type { Tokenizer } from '../model/tokenizer.js';
-import { scale } from '../ops.js';
 import type { RewardInput, RewardValue } from '../rewards/components.js';
-import { RewardModel, type ComponentSummary, type RewardBatch } from '../rewards/model.js';
-import { MultiTaskScheduler, type SchedulerState } from '../scheduler/scheduler.js';
+import { RewardModel, rewardBatch, type RewardBatch } from '../rewards/model.js';
 import type { TaskStepStats } from '../scheduler/strategies.js';
 import type { Task } from '../tasks/task.js';
 import { Tensor } from '../tensor.js';
 import { computeAdvantages, taskStepStats, type AdvantageResult } from './advantages.js';
-import { resolveGrpoConfig, type GrpoConfig } from './grpo-config.js';
-import { EarlyStopping, MetricsLog, firstPerTask, mean, type EarlyStoppingSnapshot, runTrainingLoop, type TrainingResult } from './training-log.js';
+import { resolveGrpoConfig, type GrpoConfig } from './config.js';
+import { JudgeTrainer, type JudgeTrainerOptions, type JudgeTrainerState } from './trainer.js';
+import { mean } from './training-log.js';
 
-export interface GrpoTrainerOptions {
-  model: JudgeModel;
-  tokenizer: Tokenizer;
-  /** The tasks being trained (names must match the examples' `task`). */
-  tasks: readonly Task[];
-  /** Training examples (any mix of the tasks). */
-  train: readonly JudgeExample[];
-  /** Validation examples for periodic evaluation and early stopping. */
-  validation?: readonly JudgeExample[];
-  config?: Partial<GrpoConfig>;
+export interface GrpoTrainerOptions extends JudgeTrainerOptions<GrpoConfig, GrpoStepMetrics> {
   /** Frozen reference policy for the KL term (required when beta > 0; e.g. a copy of the initial policy). */
   refModel?: JudgeModel;
   /** Rewards (default: each task's own reward components, e.g. the paper's composite). */
   rewardModel?: RewardModel;
-  /** metrics.jsonl path (one JSON object per step and per evaluation). */
-  metricsFile?: string;
-  onStep?: (m: GrpoStepMetrics) => void;
   /** Called with each scored rollout (the batch that is trained on), before the policy update. */
   onRollout?: (r: GrpoRollout) => void;
-  onEval?: (step: number, evals: Record<string, TaskEvaluation>, meanF1: number, isBest: boolean) => void;
-  /** Called when validation improves (e.g. to save the best checkpoint). */
-  onBest?: (step: number, meanF1: number) => void | Promise<void>;
 }
 
 export interface GrpoStepMetrics {
@@ -114,82 +94,22 @@ interface Rollout {
 }
 
 /** What a checkpoint needs besides the model and optimizer tensors (JSON-safe). */
-export interface GrpoTrainerState {
-  step: number;
-  scheduler: SchedulerState;
-  earlyStopping: EarlyStoppingSnapshot;
-  /** The optimizer's step count when the state was taken (checked on restore). */
-  optimizerSteps: number;
-}
+export type GrpoTrainerState = JudgeTrainerState;
 
-export class GrpoTrainer {
-  readonly config: GrpoConfig;
-  readonly model: JudgeModel;
-  readonly tokenizer: Tokenizer;
-  readonly optimizer: AdamW;
-  readonly scheduler: MultiTaskScheduler<JudgeExample>;
-  readonly log: MetricsLog;
-  readonly earlyStopping: EarlyStopping;
-  #tasks: Map<string, Task>;
-  #rewards: RewardModel;
-  #opts: GrpoTrainerOptions;
-  #step = 0;
-  #stopRequested = false;
+export class GrpoTrainer extends JudgeTrainer<GrpoConfig, GrpoStepMetrics> {
+  readonly #rewards: RewardModel;
+  readonly #refModel: JudgeModel | undefined;
+  readonly #onRollout: GrpoTrainerOptions['onRollout'];
 
   constructor(opts: GrpoTrainerOptions) {
-    if (!opts || typeof opts !== 'object') throw new TypeError('GrpoTrainer: options must be an object { model, tokenizer, tasks, train, ... }');
-    this.config = resolveGrpoConfig(opts.config);
-    const c = this.config;
-    this.model = opts.model;
-    this.tokenizer = opts.tokenizer;
-    this.#opts = opts;
-    if (!opts.model || typeof opts.model.parameters !== 'function') throw new TypeError('GrpoTrainer: options.model must be a JudgeModel');
-    if (!opts.tokenizer || typeof opts.tokenizer.encode !== 'function') throw new TypeError('GrpoTrainer: options.tokenizer must be a Tokenizer');
-    if (!Array.isArray(opts.tasks) || opts.tasks.length === 0) throw new TypeError('GrpoTrainer: options.tasks must be a non-empty array of Task');
-    if (!Array.isArray(opts.train)) throw new TypeError('GrpoTrainer: options.train must be an array of JudgeExample');
-    if (c.beta > 0 && !opts.refModel) throw new TypeError('GrpoTrainer: config.beta > 0 needs a refModel (a frozen copy of the initial policy)');
+    // The schedule counts optimizer updates: numIterations per rollout step.
+    super('GrpoTrainer', opts, (partial) => resolveGrpoConfig(partial as Partial<GrpoConfig>), (c) => c.numIterations);
+    if (this.config.beta > 0 && !opts.refModel) throw new TypeError('GrpoTrainer: config.beta > 0 needs a refModel (a frozen copy of the initial policy)');
     if (opts.refModel && opts.refModel.device !== opts.model.device)
       throw new RangeError(`GrpoTrainer: refModel is on ${opts.refModel.device} but the model is on ${opts.model.device}`);
-    this.#tasks = new Map(opts.tasks.map((t) => [t.name, t]));
-    const byTask = new Map<string, JudgeExample[]>();
-    for (const ex of opts.train) {
-      if (!this.#tasks.has(ex.task)) throw new RangeError(`GrpoTrainer: training example ${ex.id} has task "${ex.task}", which is not among the tasks given`);
-      if (!byTask.has(ex.task)) byTask.set(ex.task, []);
-      byTask.get(ex.task)!.push(ex);
-    }
-    if (byTask.size === 0) throw new RangeError('GrpoTrainer: train must contain at least one example');
-    this.scheduler = new MultiTaskScheduler<JudgeExample>({
-      tasks: [...byTask].map(([name, examples]) => ({ name, examples })),
-      batchSize: c.batchSize,
-      strategy: c.strategy,
-      // The scheduler rejects a temperature for any other strategy.
-      ...(c.strategy === 'temperature' ? { temperature: c.strategyTemperature } : {}),
-      seed: c.seed,
-    });
+    this.#refModel = opts.refModel;
     this.#rewards = opts.rewardModel ?? new RewardModel();
-    // The schedule counts optimizer updates: numIterations per rollout step.
-    const updates = c.maxSteps * c.numIterations;
-    this.optimizer = new AdamW(this.model.parameters(), {
-      lr:
-        c.lrScheduler === 'constant' && c.warmupSteps === 0
-          ? c.learningRate
-          : { kind: c.lrScheduler, lr: c.learningRate, warmupSteps: c.warmupSteps * c.numIterations, totalSteps: updates },
-      beta1: c.adamBeta1,
-      beta2: c.adamBeta2,
-      weightDecay: c.weightDecay,
-    });
-    this.log = new MetricsLog(opts.metricsFile);
-    this.earlyStopping = new EarlyStopping(c.earlyStoppingPatience);
-  }
-
-  /** Rollout steps taken so far. */
-  get step(): number {
-    return this.#step;
-  }
-
-  /** Asks the training loop to stop after the current step (e.g. on Ctrl-C). */
-  requestStop(): void {
-    this.#stopRequested = true;
+    this.#onRollout = opts.onRollout;
   }
 
   /** Generates G completions for each scheduled prompt. */
@@ -210,11 +130,11 @@ export class GrpoTrainer {
         seed: c.seed,
         // Decoding step s of row n draws from Philox (seed, n, offset + s). Each (step, round) gets its
         // own disjoint offset range, so the same seed gives the same rollouts, on any device, after resume.
-        offset: (this.#step * (c.maxResampleRounds + 1) + round) * c.maxCompletionLength,
+        offset: (this.steps * (c.maxResampleRounds + 1) + round) * c.maxCompletionLength,
       });
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
-      throw new Error(`GrpoTrainer: rollout of step ${this.#step + 1} failed (are the weights finite?): ${msg}`, { cause: err });
+      throw new Error(`GrpoTrainer: rollout of step ${this.steps + 1} failed (are the weights finite?): ${msg}`, { cause: err });
     }
     const completions: number[][] = [];
     const texts: string[] = [];
@@ -248,10 +168,6 @@ export class GrpoTrainer {
     });
   }
 
-  #nextItems(size: number): Array<{ task: Task; example: JudgeExample }> {
-    return this.scheduler.next(size).items.map((it) => ({ task: this.#tasks.get(it.task)!, example: it.example! }));
-  }
-
   /** One GRPO step: rollout, rewards, advantages (with dynamic sampling), numIterations updates. */
   async trainStep(): Promise<GrpoStepMetrics> {
     const c = this.config;
@@ -260,7 +176,7 @@ export class GrpoTrainer {
     let tRollout = 0;
     let tReward = 0;
     let t = performance.now();
-    let ro = this.#rollout(this.#nextItems(c.batchSize), 0);
+    let ro = this.#rollout(this.draw(c.batchSize), 0);
     tRollout += performance.now() - t;
     t = performance.now();
     let rewards = await this.#score(ro);
@@ -275,7 +191,7 @@ export class GrpoTrainer {
     for (let round = 1; c.dynamicSampling && round <= c.maxResampleRounds && adv.zeroVarianceGroups.length > 0; round++) {
       const slots = [...adv.zeroVarianceGroups];
       t = performance.now();
-      const extra = this.#rollout(this.#nextItems(slots.length), round);
+      const extra = this.#rollout(this.draw(slots.length), round);
       tRollout += performance.now() - t;
       t = performance.now();
       const extraRewards = await this.#score(extra);
@@ -292,7 +208,7 @@ export class GrpoTrainer {
       tReward += performance.now() - t;
     }
     this.scheduler.update(mergeStepStats(stats));
-    this.#opts.onRollout?.({ step: this.#step + 1, ...ro, rewards, advantages: adv });
+    this.#onRollout?.({ step: this.steps + 1, ...ro, rewards, advantages: adv });
 
     const tu = performance.now();
     const upd = this.#update(ro, adv);
@@ -313,9 +229,9 @@ export class GrpoTrainer {
     const lengths = ro.completions.map((x) => x.length);
     const generated = lengths.reduce((a, b) => a + b, 0);
     const total = performance.now() - t0;
-    this.#step++;
+    this.steps++;
     const m: GrpoStepMetrics = {
-      step: this.#step,
+      step: this.steps,
       skipped: upd.skipped,
       ...(upd.skipReason ? { skipReason: upd.skipReason } : {}),
       loss: upd.loss,
@@ -341,9 +257,7 @@ export class GrpoTrainer {
       tokensPerSecond: (generated + upd.trainedTokens) / (total / 1000),
       seconds: { rollout: tRollout / 1000, reward: tReward / 1000, update: tUpdate / 1000, total: total / 1000 },
     };
-    this.log.write({ type: 'train', ...m });
-    this.#opts.onStep?.(m);
-    return m;
+    return this.record(m);
   }
 
   /** Policy updates on the scored rollout. */
@@ -397,86 +311,60 @@ export class GrpoTrainer {
       }
     };
     const oldLp: (Tensor | undefined)[] = chunks.map((ch) => (c.numIterations > 1 ? lpOf(this.model, ch) : undefined));
-    const refLp: (Tensor | undefined)[] = chunks.map((ch) => (c.beta > 0 ? lpOf(this.#opts.refModel!, ch) : undefined));
+    const refLp: (Tensor | undefined)[] = chunks.map((ch) => (c.beta > 0 ? lpOf(this.#refModel!, ch) : undefined));
     const acc = { kl: 0, clip: 0, low: 0, high: 0, ratio: 0, ent: 0, w: 0 };
+    const lossOptions = {
+      lossType: c.lossType,
+      epsilon: c.epsilon,
+      epsilonHigh: c.epsilonHigh ?? c.epsilon,
+      ...(c.delta !== undefined ? { delta: c.delta } : {}),
+      beta: c.beta,
+      klEstimator: c.klEstimator,
+      importanceSamplingLevel: c.importanceSamplingLevel,
+      temperature: c.temperature,
+      maxCompletionLength: c.maxCompletionLength,
+      numItemsInBatch: totalTokens,
+    };
     try {
       for (let it = 0; it < c.numIterations; it++) {
-        this.model.zeroGrad();
-        let iterLoss = 0;
-        let bad: string | undefined;
-        for (let ci = 0; ci < chunks.length; ci++) {
-          const ch = chunks[ci]!;
-          const rows = ch.map((i) => inLoss[i]!);
-          const b = this.model.batch(ch.map((i) => inputs[i]!));
-          const hidden = this.model.forward(b, { train: true });
-          // The loss kernel rejects NaN logits; catch non-finite activations here so the step is
-          // skipped and reported instead of aborting the run.
-          const hNorm = gradNorm([hidden]);
-          if (!Number.isFinite(hNorm)) {
-            bad = `non-finite hidden states (norm ${hNorm})`;
-            hidden.dispose();
-            disposeBatch(b);
-            this.model.clearActivations();
-            break;
-          }
-          const advT = Tensor.fromArray(Float32Array.from(rows.map((r) => adv.advantages[r]!)), [rows.length], { device: this.model.device });
-          const mbTokens = b.numLossTokens;
-          const res = policyLoss(
-            { hidden, weight: this.model.lmHeadWeight() },
-            { tokens: b.targets, mask: b.lossMask, advantages: advT, oldLogprobs: oldLp[ci], refLogprobs: refLp[ci] },
-            {
-              lossType: c.lossType,
-              epsilon: c.epsilon,
-              epsilonHigh: c.epsilonHigh ?? c.epsilon,
-              ...(c.delta !== undefined ? { delta: c.delta } : {}),
-              beta: c.beta,
-              klEstimator: c.klEstimator,
-              importanceSamplingLevel: c.importanceSamplingLevel,
-              temperature: c.temperature,
-              maxCompletionLength: c.maxCompletionLength,
-              numItemsInBatch: totalTokens,
-            },
-          );
-          // Each mini-batch's loss is normalised over its own rows/tokens; rescale so the accumulated
-          // gradient equals the full batch's (dapo already divides by the global token count).
-          const w =
-            c.lossType === 'grpo' || c.lossType === 'dr_grpo' ? rows.length / totalRows : c.lossType === 'bnpo' ? mbTokens / totalTokens : 1;
-          if (w !== 1) {
-            scale(res.grads.hidden, w, 0, res.grads.hidden);
-            scale(res.grads.weight, w, 0, res.grads.weight);
-          }
-          this.model.backward(res.grads.hidden, res.grads.weight);
-          iterLoss += res.loss * w;
-          const mt = res.metrics;
-          const tw = mt.tokens;
-          acc.kl += mt.kl * tw;
-          acc.clip += mt.clipRegion * tw;
-          acc.low += mt.clipLow * tw;
-          acc.high += mt.clipHigh * tw;
-          acc.ratio += mt.ratio * tw;
-          acc.ent += mt.entropy * tw;
-          acc.w += tw;
-          out.trainedTokens += mbTokens;
-          res.grads.hidden.dispose();
-          res.grads.weight.dispose();
-          res.logprobs.dispose();
-          hidden.dispose();
-          advT.dispose();
-          disposeBatch(b);
-        }
-        const norm = bad === undefined ? clipGradNorm(this.model.parameters().map((p) => p.grad), c.maxGradNorm > 0 ? c.maxGradNorm : Number.MAX_VALUE) : NaN;
-        out.gradNorm = norm;
-        out.loss = bad === undefined ? iterLoss : NaN;
-        if (bad === undefined && (!Number.isFinite(iterLoss) || !Number.isFinite(norm)))
-          bad = `non-finite ${!Number.isFinite(iterLoss) ? 'loss' : 'gradient norm'} (loss ${iterLoss}, grad norm ${norm})`;
-        if (bad !== undefined) {
-          this.model.zeroGrad();
+        const pass = this.backwardPasses(
+          chunks.map((ch) => ch.map((i) => inputs[i]!)),
+          (hidden, b, ci) => {
+            const rows = chunks[ci]!.map((i) => inLoss[i]!);
+            const advT = Tensor.fromArray(Float32Array.from(rows.map((r) => adv.advantages[r]!)), [rows.length], { device: this.model.device });
+            const mbTokens = b.numLossTokens;
+            const res = policyLoss(
+              { hidden, weight: this.model.lmHeadWeight() },
+              { tokens: b.targets, mask: b.lossMask, advantages: advT, oldLogprobs: oldLp[ci], refLogprobs: refLp[ci] },
+              lossOptions,
+            );
+            advT.dispose();
+            const mt = res.metrics;
+            const tw = mt.tokens;
+            acc.kl += mt.kl * tw;
+            acc.clip += mt.clipRegion * tw;
+            acc.low += mt.clipLow * tw;
+            acc.high += mt.clipHigh * tw;
+            acc.ratio += mt.ratio * tw;
+            acc.ent += mt.entropy * tw;
+            acc.w += tw;
+            out.trainedTokens += mbTokens;
+            // Each mini-batch's loss is normalised over its own rows/tokens; rescale so the accumulated
+            // gradient equals the full batch's (dapo already divides by the global token count).
+            const weight =
+              c.lossType === 'grpo' || c.lossType === 'dr_grpo' ? rows.length / totalRows : c.lossType === 'bnpo' ? mbTokens / totalTokens : 1;
+            return { ...res, weight };
+          },
+        );
+        const u = this.update(pass.loss, pass.bad);
+        out.gradNorm = u.gradNorm;
+        out.loss = u.loss;
+        out.lr = u.lr;
+        if (u.bad !== undefined) {
           out.skipped = true;
-          out.skipReason = `${bad}: update ${it + 1} of ${c.numIterations} skipped${it > 0 ? ` (${it} earlier update(s) of this step were applied)` : ''}`;
+          out.skipReason = `${u.bad}: update ${it + 1} of ${c.numIterations} skipped${it > 0 ? ` (${it} earlier update(s) of this step were applied)` : ''}`;
           break;
         }
-        out.lr = this.optimizer.step().lr;
-        this.model.zeroGrad();
       }
     } finally {
       for (const x of [...oldLp, ...refLp]) x?.dispose();
@@ -490,59 +378,6 @@ export class GrpoTrainer {
       out.entropy = acc.ent / acc.w;
     }
     return out;
-  }
-
-  /** Greedy evaluation on (a per-task sample of) the validation set; mean macro-F1 drives early stopping. */
-  evaluate(): { evals: Record<string, TaskEvaluation>; meanF1: number } {
-    const subset = firstPerTask(this.#opts.validation ?? [], this.config.evalExamplesPerTask);
-    const evals = evaluateJudge(this.model, this.tokenizer, [...this.#tasks.values()], subset, {
-      maxNewTokens: this.config.maxCompletionLength,
-      swapPairs: false,
-    });
-    const meanF1 = mean(Object.values(evals).map((e) => e.macroF1));
-    return { evals, meanF1 };
-  }
-
-  /**
-   * Runs until maxSteps, early stopping, or requestStop(). With evalEvery > 0 and a validation set,
-   * evaluates every evalEvery steps and at the last step; onBest is awaited on every improvement.
-   */
-  async train(): Promise<TrainingResult> {
-    return runTrainingLoop({
-      maxSteps: this.config.maxSteps,
-      evalEvery: this.config.evalEvery,
-      hasValidation: (this.#opts.validation?.length ?? 0) > 0,
-      log: this.log,
-      earlyStopping: this.earlyStopping,
-      step: () => this.#step,
-      stopRequested: () => this.#stopRequested,
-      trainStep: () => this.trainStep(),
-      evaluate: () => this.evaluate(),
-      ...(this.#opts.onEval ? { onEval: this.#opts.onEval } : {}),
-      ...(this.#opts.onBest ? { onBest: this.#opts.onBest } : {}),
-    });
-  }
-
-  /** What a checkpoint needs besides the model and optimizer tensors (plain JSON). */
-  state(): GrpoTrainerState {
-    return { step: this.#step, scheduler: this.scheduler.state(), earlyStopping: this.earlyStopping.snapshot(), optimizerSteps: this.optimizer.steps };
-  }
-
-  /**
-   * Restores counters saved by state(). Load the model weights and the optimizer state first
-   * (`loadCheckpoint(dir).restoreOptimizer(trainer.optimizer)`): the optimizer's step count must
-   * match the saved one, or the run would not continue as it was.
-   */
-  restore(s: GrpoTrainerState): void {
-    if (s === null || typeof s !== 'object') throw new TypeError('GrpoTrainer.restore: expected the object from trainer.state()');
-    if (!Number.isInteger(s.step) || s.step < 0) throw new RangeError(`GrpoTrainer.restore: step must be an integer ≥ 0, got ${String(s.step)}`);
-    if (s.optimizerSteps !== undefined && s.optimizerSteps !== this.optimizer.steps)
-      throw new RangeError(
-        `GrpoTrainer.restore: the saved state is at optimizer step ${s.optimizerSteps} but the optimizer is at ${this.optimizer.steps}; restore the optimizer state first (loadCheckpoint(dir).restoreOptimizer(trainer.optimizer))`,
-      );
-    this.scheduler.restore(s.scheduler);
-    this.earlyStopping.load(s.earlyStopping);
-    this.#step = s.step;
   }
 }
 
@@ -566,17 +401,6 @@ function mergeStepStats(stats: readonly TaskStepStats[]): TaskStepStats[] {
     zeroVarianceFraction: a.groups > 0 ? a.zero / a.groups : 0,
     ...(a.rewardGroups > 0 ? { rewardMean: a.reward / a.rewardGroups } : {}),
   }));
-}
-
-function summarize(values: readonly RewardValue[]): ComponentSummary {
-  let s = 0;
-  let n = 0;
-  for (const v of values) {
-    if (v === null) continue;
-    s += v;
-    n++;
-  }
-  return { mean: n > 0 ? s / n : NaN, count: n };
 }
 
 /** Replaces groups `slots` of (ro, rw) with groups `useful` of (ex, exRw); rebuilds every summary. */
@@ -607,24 +431,6 @@ function mergeGroups(ro: Rollout, rw: RewardBatch, ex: Rollout, exRw: RewardBatc
       for (const name of names) components[name]![s * G + j] = exRw.components[name]?.[u * G + j] ?? null;
     }
   });
-  const summary: RewardBatch['summary'] = {};
-  for (const name of names) summary[name] = summarize(components[name]!);
-  const byTask: RewardBatch['byTask'] = {};
-  const rowsOf = new Map<string, number[]>();
-  totals.forEach((_, r) => {
-    const name = out.tasks[Math.floor(r / G)]!.name;
-    const rows = rowsOf.get(name) ?? [];
-    rows.push(r);
-    rowsOf.set(name, rows);
-  });
-  for (const [task, rows] of rowsOf) {
-    const comps: Record<string, ComponentSummary> = {};
-    for (const n of names) {
-      const s = summarize(rows.map((r) => components[n]![r]!));
-      if (s.count > 0) comps[n] = s;
-    }
-    byTask[task] = { total: summarize(rows.map((r) => totals[r]!)), components: comps };
-  }
-  const rewards: RewardBatch = { totals, components, names, summary, totalSummary: summarize(totals), byTask };
+  const rewards = rewardBatch(totals, components, names, (r) => out.tasks[Math.floor(r / G)]!.name);
   return { rollout: out, rewards };
 }

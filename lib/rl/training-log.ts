@@ -1,6 +1,6 @@
-// Shared trainer plumbing: metrics as JSONL (one object per line, appended and flushed per step),
-// early stopping on a validation plateau (with a JSON-safe state for checkpoints), and the small
-// helpers both trainers use (validation subsets, means that ignore missing values).
+// Trainer bookkeeping: metrics as JSONL (one object per line, appended and flushed per step), early
+// stopping on a validation plateau (with a JSON-safe state for checkpoints), and the small helpers
+// the trainers use (validation subsets, means that ignore missing values).
 import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { JudgeExample } from '../data/types.js';
@@ -107,64 +107,6 @@ export function firstPerTask(examples: readonly JudgeExample[], perTask: number)
     taken.set(ex.task, n + 1);
     return true;
   });
-}
-
-/** What the shared training loop needs from a trainer. */
-export interface TrainingLoop<E extends { macroF1: number; accuracy: number; formatRate: number }> {
-  maxSteps: number;
-  evalEvery: number;
-  hasValidation: boolean;
-  log: MetricsLog;
-  earlyStopping: EarlyStopping;
-  step(): number;
-  stopRequested(): boolean;
-  trainStep(): unknown;
-  evaluate(): { evals: Record<string, E>; meanF1: number };
-  onEval?: (step: number, evals: Record<string, E>, meanF1: number, isBest: boolean) => void;
-  onBest?: (step: number, meanF1: number) => void | Promise<void>;
-}
-
-export interface TrainingResult {
-  steps: number;
-  stoppedEarly: boolean;
-  best: number;
-  bestStep: number;
-}
-
-/**
- * The loop both trainers run: steps until maxSteps, early stopping or a stop request; with
- * evalEvery > 0 and a validation set, evaluates every evalEvery steps and at the last step, logs the
- * evaluation, and awaits onBest on every improvement.
- */
-export async function runTrainingLoop<E extends { macroF1: number; accuracy: number; formatRate: number }>(
-  t: TrainingLoop<E>,
-): Promise<TrainingResult> {
-  let stoppedEarly = false;
-  while (t.step() < t.maxSteps && !t.stopRequested()) {
-    await t.trainStep();
-    // Let the event loop run between steps so signals (Ctrl-C → requestStop), timers and progress
-    // output are handled while a long run is going.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    const step = t.step();
-    if (t.evalEvery > 0 && (step % t.evalEvery === 0 || step === t.maxSteps) && t.hasValidation) {
-      const { evals, meanF1 } = t.evaluate();
-      const isBest = t.earlyStopping.update(meanF1, step);
-      t.log.write({
-        type: 'eval',
-        step,
-        meanMacroF1: meanF1,
-        isBest,
-        perTask: Object.fromEntries(Object.entries(evals).map(([k, v]) => [k, { macroF1: v.macroF1, accuracy: v.accuracy, formatRate: v.formatRate }])),
-      });
-      t.onEval?.(step, evals, meanF1, isBest);
-      if (isBest) await t.onBest?.(step, meanF1);
-      if (t.earlyStopping.shouldStop) {
-        stoppedEarly = true;
-        break;
-      }
-    }
-  }
-  return { steps: t.step(), stoppedEarly, best: t.earlyStopping.state.best, bestStep: t.earlyStopping.state.bestStep };
 }
 
 /**

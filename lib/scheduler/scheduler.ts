@@ -20,7 +20,7 @@ import {
   type StrategyName,
   type TaskStepStats,
 } from './strategies.js';
-import { hashString, permutation, seedWords, streamFor } from './rng.js';
+import { hashString, permutation, seedWords, streamFor } from '../rng.js';
 
 export interface SchedulerTaskInput<T = unknown> {
   name: string;

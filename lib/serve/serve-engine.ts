@@ -4,7 +4,7 @@
 // a request that makes its generate call fail is retried alone, so one bad request never fails the
 // others. Runs on the serve worker thread (serve-worker.ts).
 import type { RgbImage } from '../data/types.js';
-import { completionText, promptTokens } from '../judge/encode.js';
+import { completionText, promptTokens } from '../judging/encode.js';
 import type { JudgeEngine, JudgeVerdict } from '../judge/engine.js';
 import { parseJudgeOutput } from '../rewards/parse.js';
 
