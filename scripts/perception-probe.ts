@@ -7,7 +7,7 @@
 // Usage: npx tsx scripts/perception-probe.ts [checkpoint, default models/base]
 import { generateCorpusItem, type CorpusItem } from '../lib/data/corpus.js';
 import { COLOUR_NAMES, SHAPES, type Scene } from '../lib/data/scene.js';
-import { completionText } from '../lib/judge/encode.js';
+import { completionText } from '../lib/judging/encode.js';
 import { loadCheckpoint } from '../lib/model/checkpoint.js';
 import { generate } from '../lib/model/generate.js';
 
