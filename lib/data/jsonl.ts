@@ -86,6 +86,25 @@ function typeName(v: unknown): string {
 export const MAX_RECORD_IMAGES = 64;
 
 /** The start of every line's validation: a JSON object with a non-empty "id"; `fail` throws a DatasetError at this line. */
+/** The optional `split` and `meta` fields both record kinds share, checked and copied onto `out`. */
+function withSplitAndMeta<T extends { split?: Split; meta?: Record<string, unknown> }>(
+  r: Record<string, unknown>,
+  out: T,
+  id: string,
+  fail: (code: DatasetErrorCode, msg: string) => never,
+): T {
+  if (r.split !== undefined && r.split !== null) {
+    if (typeof r.split !== 'string' || !SPLIT_NAMES.includes(r.split as Split))
+      fail('E_FIELD', `"split" must be one of ${SPLIT_NAMES.join(', ')}, got ${JSON.stringify(r.split)} (id ${id})`);
+    out.split = r.split as Split;
+  }
+  if (r.meta !== undefined && r.meta !== null) {
+    if (typeof r.meta !== 'object' || Array.isArray(r.meta)) fail('E_FIELD', `"meta" must be an object, got ${typeName(r.meta)} (id ${id})`);
+    out.meta = r.meta as Record<string, unknown>;
+  }
+  return out;
+}
+
 function parseLine(text: string, file: string, line: number): { fail: (code: DatasetErrorCode, msg: string) => never; r: Record<string, unknown>; id: string } {
   const fail = (code: DatasetErrorCode, msg: string): never => {
     throw new DatasetError(code, file, line, msg);
@@ -157,16 +176,7 @@ export function parseRecord(text: string, file: string, line: number, tasks: Tas
       fail('E_FIELD', `"raters" must be an array of finite numbers (id ${id})`);
     out.raters = r.raters as number[];
   }
-  if (r.split !== undefined && r.split !== null) {
-    if (typeof r.split !== 'string' || !SPLIT_NAMES.includes(r.split as Split))
-      fail('E_FIELD', `"split" must be one of ${SPLIT_NAMES.join(', ')}, got ${JSON.stringify(r.split)} (id ${id})`);
-    out.split = r.split as Split;
-  }
-  if (r.meta !== undefined && r.meta !== null) {
-    if (typeof r.meta !== 'object' || Array.isArray(r.meta)) fail('E_FIELD', `"meta" must be an object, got ${typeName(r.meta)} (id ${id})`);
-    out.meta = r.meta as Record<string, unknown>;
-  }
-  return out;
+  return withSplitAndMeta(r, out, id, fail);
 }
 
 function labelExpectation(format: JudgeFormat, nImages: number): string {
@@ -222,16 +232,7 @@ export function parseCorpusRecord(text: string, file: string, line: number): Cor
     if (typeof r.kind !== 'string') fail('E_FIELD', `"kind" must be a string, got ${typeName(r.kind)} (id ${id})`);
     out.kind = r.kind as string;
   }
-  if (r.split !== undefined && r.split !== null) {
-    if (typeof r.split !== 'string' || !SPLIT_NAMES.includes(r.split as Split))
-      fail('E_FIELD', `"split" must be one of ${SPLIT_NAMES.join(', ')}, got ${JSON.stringify(r.split)} (id ${id})`);
-    out.split = r.split as Split;
-  }
-  if (r.meta !== undefined && r.meta !== null) {
-    if (typeof r.meta !== 'object' || Array.isArray(r.meta)) fail('E_FIELD', `"meta" must be an object, got ${typeName(r.meta)} (id ${id})`);
-    out.meta = r.meta as Record<string, unknown>;
-  }
-  return out;
+  return withSplitAndMeta(r, out, id, fail);
 }
 
 export function corpusRecordToLine(r: CorpusRecord): string {

@@ -400,6 +400,30 @@ function sampleIntent(rng: Rng): Scene {
   return sampleScene(rng, { minObjects: 1, maxObjects: 3 });
 }
 
+/** A one-image item judged against its prompt (alignment, preference): renders the drawn scene last. */
+function promptedItem(
+  rng: Rng,
+  ctx: Ctx,
+  d: { prompt: string; intent: Scene; scene: Scene; defects: Defect[]; quality: number; error: GeneratorError | undefined; rating: ReturnType<typeof rateItem> },
+  extraMeta: Record<string, unknown> = {},
+): Built {
+  return {
+    images: [render(rng, ctx, d.scene, d.defects, 0)],
+    prompt: d.prompt,
+    label: d.rating.label,
+    score: d.rating.score,
+    raters: d.rating.ratings,
+    meta: {
+      truth: d.quality >= 3.5 ? 1 : 0,
+      intent: d.intent,
+      images: [{ scene: d.scene, defects: d.defects, quality: d.quality, ...(d.error ? { error: d.error } : {}) }],
+      raterIds: d.rating.raterIds,
+      disagreement: d.rating.disagreement,
+      ...extraMeta,
+    },
+  };
+}
+
 /** Alignment (SeeTRUE): does the image show the prompt? */
 function buildAlignment(rng: Rng, ctx: Ctx, positive: boolean): Built {
   const intent = sampleIntent(rng);
@@ -420,20 +444,7 @@ function buildAlignment(rng: Rng, ctx: Ctx, positive: boolean): Built {
   // Irrelevant defects never change what is drawn (rationality ones would add or cut objects).
   const extra = distractors(rng, ctx, scene, ['technical', 'naturalness']);
   const rating = rateItem(rng.fork('rate'), ctx.pool, ctx.opts.raters, { quality, distraction: maxSeverity(extra) });
-  return {
-    images: [render(rng, ctx, scene, extra, 0)],
-    prompt,
-    label: rating.label,
-    score: rating.score,
-    raters: rating.ratings,
-    meta: {
-      truth: quality >= 3.5 ? 1 : 0,
-      intent,
-      images: [{ scene, defects: extra, quality, ...(error ? { error } : {}) }],
-      raterIds: rating.raterIds,
-      disagreement: rating.disagreement,
-    },
-  };
+  return promptedItem(rng, ctx, { prompt, intent, scene, defects: extra, quality, error, rating });
 }
 
 /** Quality defects of any family, at the given severity, trying families until one applies. */
@@ -471,21 +482,7 @@ function buildPreference(rng: Rng, ctx: Ctx, positive: boolean): Built {
   if (severity > 0 && defects.length === 0) throw new Error('buildPreference: internal error, no defect applies');
   const quality = Math.min(5, Math.max(1, qAlign + qualityFromSeverity(severity) - 5));
   const rating = rateItem(rng.fork('rate'), ctx.pool, ctx.opts.raters, { quality });
-  return {
-    images: [render(rng, ctx, scene, defects, 0)],
-    prompt,
-    label: rating.label,
-    score: rating.score,
-    raters: rating.ratings,
-    meta: {
-      truth: quality >= 3.5 ? 1 : 0,
-      intent,
-      images: [{ scene, defects, quality, ...(error ? { error } : {}) }],
-      raterIds: rating.raterIds,
-      disagreement: rating.disagreement,
-      mode,
-    },
-  };
+  return promptedItem(rng, ctx, { prompt, intent, scene, defects, quality, error, rating }, { mode });
 }
 
 /** A scene with a sign of the given kind (or none) and 0..2 ordinary objects around it. */
@@ -666,32 +663,22 @@ function isResolved(o: SuiteOptions | ResolvedSuiteOptions): o is ResolvedSuiteO
   return (o as ResolvedSuiteOptions).resolved === true;
 }
 
+/** Each task's example builder (`positive`: the label side the balance rule asks for). */
+const BUILDERS: Record<SuiteTask, (rng: Rng, ctx: Ctx, positive: boolean, task: SuiteTask) => Built> = {
+  naturalness: (rng, ctx, positive, task) => buildQuality(rng, ctx, TASK_FAMILY[task]!, positive),
+  technical: (rng, ctx, positive, task) => buildQuality(rng, ctx, TASK_FAMILY[task]!, positive),
+  rationality: (rng, ctx, positive, task) => buildQuality(rng, ctx, TASK_FAMILY[task]!, positive),
+  alignment: buildAlignment,
+  preference: buildPreference,
+  safety: buildSafety,
+  'pair-alignment': buildPairAlignment,
+  'pair-safety': buildPairSafety,
+};
+
 function buildExample(task: SuiteTask, split: Split, index: number, ctx: Ctx): JudgeExample {
   const rng = Rng.from(ctx.opts.seed, 'example', split, task, index);
   const positive = positiveAt(ctx.opts, task, split, index);
-  let b: Built;
-  switch (task) {
-    case 'naturalness':
-    case 'technical':
-    case 'rationality':
-      b = buildQuality(rng, ctx, TASK_FAMILY[task]!, positive);
-      break;
-    case 'alignment':
-      b = buildAlignment(rng, ctx, positive);
-      break;
-    case 'preference':
-      b = buildPreference(rng, ctx, positive);
-      break;
-    case 'safety':
-      b = buildSafety(rng, ctx, positive);
-      break;
-    case 'pair-alignment':
-      b = buildPairAlignment(rng, ctx, positive);
-      break;
-    case 'pair-safety':
-      b = buildPairSafety(rng, ctx, positive);
-      break;
-  }
+  const b = BUILDERS[task](rng, ctx, positive, task);
   return {
     id: exampleId(task, split, index),
     task,

@@ -399,28 +399,22 @@ export async function startServer(opts: ServeOptions = {}): Promise<JudgeServer>
   }
 
   type Route = { method: string; handler: (body: unknown, started: number) => Promise<unknown>; json: boolean };
+  // Both reward APIs score with the same reward model and count the rewards they return.
+  const rewardRoute = (endpoint: typeof rewardsEndpoint | typeof openrlhfEndpoint, api: string): Route => ({
+    method: 'POST',
+    json: true,
+    handler: async (b) => {
+      const r = await endpoint(registry, rewardModel, b);
+      metrics.rewards.inc({ api }, (r.rewards as unknown[]).length);
+      return r;
+    },
+  });
   const routes: Record<string, Route> = {
     '/v1/judge': { method: 'POST', handler: handleJudge, json: true },
     '/v1/judge/batch': { method: 'POST', handler: handleBatch, json: true },
     '/v1/chat/completions': { method: 'POST', handler: handleChat, json: true },
-    '/v1/rewards': {
-      method: 'POST',
-      json: true,
-      handler: async (b) => {
-        const r = await rewardsEndpoint(registry, rewardModel, b);
-        metrics.rewards.inc({ api: 'mtrl' }, (r.rewards as unknown[]).length);
-        return r;
-      },
-    },
-    '/get_reward': {
-      method: 'POST',
-      json: true,
-      handler: async (b) => {
-        const r = await openrlhfEndpoint(registry, rewardModel, b);
-        metrics.rewards.inc({ api: 'openrlhf' }, (r.rewards as unknown[]).length);
-        return r;
-      },
-    },
+    '/v1/rewards': rewardRoute(rewardsEndpoint, 'mtrl'),
+    '/get_reward': rewardRoute(openrlhfEndpoint, 'openrlhf'),
     '/v1/models': { method: 'GET', handler: async () => models(), json: false },
   };
 
