@@ -9,7 +9,7 @@ export function skipReason(fullName: string): string {
     const i = part.indexOf('skipped: ');
     if (i < 0) continue;
     let r = part.slice(i + 'skipped: '.length).trim();
-    if (part.lastIndexOf('(', i) >= 0 && r.endsWith(')')) r = r.slice(0, -1);
+    if (part[i - 1] === '(' && r.endsWith(')')) r = r.slice(0, -1);  // "(skipped: REASON)"
     return r;
   }
   return `"${fullName}" (no reason in its name)`;
