@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
-# Packaging check: build the prebuilt binary (prebuildify --napi --strip), pack the package, install
-# the tarball into an empty project and load it from CommonJS and ESM, proving that the install used
-# the prebuilt binary and compiled nothing.
+# Packaging check: plain `npm pack` (its prepack script builds the prebuilt binary with prebuildify
+# --napi --strip), check what the tarball holds, install it into an empty project with compiling made
+# impossible (MAKE, CC and CXX point at `false`), and load it from CommonJS and ESM, proving that the
+# install used the prebuilt binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)
-npm run prebuild >/dev/null
-ls prebuilds/*/ >/dev/null
+fail() { echo "check-pack: $*" >&2; exit 1; }
 tmp=$(mktemp -d)
-tgz=$(npm pack --silent --pack-destination "$tmp" | tail -n 1)
+target=$(node -p 'process.platform + "-" + process.arch')
+t0=$(date +%s)
+tgz=$(npm pack --silent --pack-destination "$tmp" 2>"$tmp/pack.log" | tail -n 1) || { cat "$tmp/pack.log"; fail "npm pack failed"; }
+[ -f "$tmp/$tgz" ] || { cat "$tmp/pack.log"; fail "npm pack wrote no tarball"; }
+t1=$(date +%s)
+tar -tzf "$tmp/$tgz" >"$tmp/contents.txt"
+grep -Eq "^package/prebuilds/$target/[^/]+\.node$" "$tmp/contents.txt" || fail "the tarball has no prebuilds/$target/*.node"
+for unwanted in package/native/tests/ package/native/bench/ package/native/cuda_emu/ package/models/base.metrics.jsonl package/build/ package/test/; do
+  if grep -q "^$unwanted" "$tmp/contents.txt"; then fail "the tarball contains $unwanted"; fi
+done
 cd "$tmp"
 npm init -y >/dev/null
-npm install --no-audit --no-fund "./$tgz" >/dev/null 2>install.log || { cat install.log; exit 1; }
+# Any attempt to compile (node-gyp-build falling back to node-gyp) fails the install.
+MAKE=false CC=false CXX=false npm install --no-audit --no-fund "./$tgz" >/dev/null 2>install.log || { cat install.log; fail "installing the tarball failed (or tried to compile)"; }
+t2=$(date +%s)
 pkg=node_modules/mtrl-judge
-if [ -d "$pkg/build" ]; then
-  echo "check-pack: the install compiled the addon (found $pkg/build) instead of using the prebuilt binary" >&2
-  exit 1
-fi
+[ ! -d "$pkg/build" ] || fail "the install compiled the addon (found $pkg/build) instead of using the prebuilt binary"
 cat > use.cjs <<'JS'
 const m = require('mtrl-judge');
 const t = m.Tensor.fromArray([1, 2, 3], [3]);
@@ -28,6 +35,7 @@ console.log('esm', Tensor.zeros([2, 2]).numel, cudaAvailable().reason || 'cuda a
 JS
 node use.cjs
 node use.mjs
-node use.cjs | grep -q 'prebuilds/' || { echo "check-pack: loaded something other than the prebuilt binary" >&2; exit 1; }
-echo "check-pack: ok ($(du -h "$tgz" | cut -f1) tarball, prebuilt binary loaded without compiling)"
+node use.cjs | grep -q 'prebuilds/' || fail "loaded something other than the prebuilt binary"
+files=$(wc -l <"$tmp/contents.txt")
+echo "check-pack: ok ($tgz: $(du -h "$tgz" | cut -f1), $files files, prebuilt $(grep -E "^package/prebuilds/" "$tmp/contents.txt" | sed 's|^package/||' | tr '\n' ' '); npm pack $((t1 - t0))s, install $((t2 - t1))s without compiling)"
 rm -rf "$tmp"

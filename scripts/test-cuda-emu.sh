@@ -58,6 +58,7 @@ awk -v label="$label" '
     if (n == "test_model_ops.cuda_matches_cpu") return "model ops (norms, RoPE, SwiGLU, GELU, embedding, AdamW, sumSquares)";
     if (n == "test_gemm.cuda_matches_cpu") return "GEMM: SIMT f32 + bf16 (tensor-core wmma kernel not emulated)";
     if (n == "test_ops.cuda_matches_cpu") return "elementwise ops, fill, cast, randn, reference matmul";
+    if (n == "cuda_emu.cuda_emu_runtime") return "emulator self-check: operations on stream 0 run in order";
     return n;
   }
   /^  [a-z_]+\.[a-z_0-9]+: / {

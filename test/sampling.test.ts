@@ -322,7 +322,7 @@ describe('sampleTokens determinism', () => {
   it('CUDA draws the same tokens as the CPU', (ctx) => {
     const cuda = cudaAvailable();
     if (!cuda.available) {
-      ctx.skip(`CUDA not available: ${cuda.reason}`);
+      ctx.skip(cuda.reason);
       return;
     }
     for (const V2 of [111, 32000, 151936]) {

@@ -42,7 +42,7 @@ file(GLOB _emu_cpu CONFIGURE_DEPENDS "${CMAKE_SOURCE_DIR}/native/cpu/*.cc")
 file(GLOB _emu_core CONFIGURE_DEPENDS "${CMAKE_SOURCE_DIR}/native/core/*.cc")
 file(GLOB _emu_tests CONFIGURE_DEPENDS "${CMAKE_SOURCE_DIR}/native/tests/*.cc")
 file(GLOB _emu_shim CONFIGURE_DEPENDS "${CMAKE_SOURCE_DIR}/native/cuda_emu/*.h")
-set_source_files_properties(${_emu_sources} PROPERTIES OBJECT_DEPENDS "${_emu_shim}")
+set_source_files_properties(${_emu_sources} ${CMAKE_SOURCE_DIR}/native/cuda_emu/emu_selftest.cc PROPERTIES OBJECT_DEPENDS "${_emu_shim}")
 
 # -ffp-contract=off: no FMA contraction the CUDA code did not write (nvcc's __f*_rn intrinsics are exact).
 set(_emu_flags -O2 -ffp-contract=off -Wall -Wextra -Wno-unused-parameter)
@@ -57,9 +57,11 @@ if(OpenMP_CXX_FOUND)
 endif()
 
 function(mtrl_emu_runner target)
-  add_executable(${target} ${_emu_sources} ${_emu_core} ${_emu_tests} $<TARGET_OBJECTS:mtrl_emu_cpu>)
-  target_include_directories(${target} PRIVATE ${CMAKE_SOURCE_DIR}/native/cuda_emu ${CMAKE_SOURCE_DIR}/native/cuda)
-  target_include_directories(${target} SYSTEM PRIVATE ${MTRL_HIP_CPU_DIR}/include)
+  add_executable(${target} ${_emu_sources} ${_emu_core} ${_emu_tests} ${CMAKE_SOURCE_DIR}/native/cuda_emu/emu_selftest.cc
+                 $<TARGET_OBJECTS:mtrl_emu_cpu>)
+  target_include_directories(${target} PRIVATE ${CMAKE_SOURCE_DIR}/native/cuda_emu ${CMAKE_SOURCE_DIR}/native/cuda
+                             ${CMAKE_SOURCE_DIR}/native/tests)
+  target_include_directories(${target} SYSTEM PRIVATE ${MTRL_HIP_CPU_DIR}/include ${MTRL_HIP_CPU_DIR}/external)
   target_compile_options(${target} PRIVATE ${_emu_flags} ${ARGN})
   target_link_options(${target} PRIVATE ${ARGN})
   target_link_libraries(${target} PRIVATE mtrl_emu_cpu ${MTRL_TBB_LIBRARY} Threads::Threads)

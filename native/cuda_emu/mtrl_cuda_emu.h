@@ -11,7 +11,115 @@
 // __syncthreads yields through every thread of the block. That is exact for code that is correct on a
 // GPU without relying on lock-step execution: all 32 lanes of a warp reach the same warp intrinsics
 // (full masks, as every kernel here uses) and all threads of a block reach the same __syncthreads.
+//
+// Two things HIP-CPU gets wrong for this project are fixed here, outside its unmodified copy:
+// - Stream order on the null stream. HIP-CPU's Runtime::wait_all_streams_ drains the null stream's
+//   queue on a std::async thread while its parallel for_each over all streams (the null stream is one of
+//   them) drains the same queue again, so two operations queued back to back on the null stream can run
+//   concurrently and out of order (measured: a kernel that reads what the previous one wrote saw it half
+//   written in 184 of 200 tries when the host paused between the two launches). Every operation the
+//   kernels queue on stream 0 goes to one stream created here instead (mtrl_emu::stream), which only the
+//   for_each drains, in order. This was the "fused linear grad_hidden 0.72" flake.
+// - Fiber stacks. HIP-CPU gives each thread of a block a 7 KB fiber stack (malloc'ed, no guard), which a
+//   kernel frame can outgrow (more so under AddressSanitizer, whose redzones enlarge frames), silently
+//   overwriting the neighbouring heap. Here each fiber gets kFiberStackBytes of mmap'ed stack (pages are
+//   committed only when touched) below which a PROT_NONE guard page makes an overflow fault at once.
+//   MTRL_EMU_STACK_REPORT=1 prints the deepest fiber stack use at exit.
 #pragma once
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <unordered_map>
+
+// libco (HIP-CPU's fibers) with the settings HIP-CPU's fiber.hpp uses, included first so that the
+// co_create / co_delete calls in HIP-CPU's headers below go to mtrl_emu::fiber_create / fiber_delete.
+#if !defined(LIBCO_MP)
+#define LIBCO_MP
+#endif
+#if !defined(__clang__) && !defined(_MSC_VER)
+#define LIBCO_MPROTECT
+#endif
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wparentheses"
+#include <libco/libco.h>
+#pragma GCC diagnostic pop
+#if defined(thread_local)  // libco sometimes defines it
+#undef thread_local
+#endif
+
+namespace mtrl_emu {
+constexpr std::size_t kFiberStackBytes = std::size_t{256} << 10;
+
+inline std::size_t page_bytes() {
+  static const std::size_t p = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  return p;
+}
+
+// Deepest use seen on any fiber stack (bytes), for MTRL_EMU_STACK_REPORT.
+struct FiberStacks {
+  std::mutex mu;
+  std::unordered_map<unsigned char*, int> live;  // stack bottom -> 0
+  std::size_t deepest = 0, created = 0;
+  static std::size_t used(const unsigned char* bottom) {  // untouched mmap pages read as zero
+    std::size_t i = 0;
+    while (i < kFiberStackBytes && bottom[i] == 0) ++i;
+    return kFiberStackBytes - i;
+  }
+  static FiberStacks& get() {
+    static FiberStacks* r = [] {
+      auto* f = new FiberStacks;  // never destroyed: fibers are deleted from thread-exit destructors
+      if (const char* e = std::getenv("MTRL_EMU_STACK_REPORT"); e && *e && *e != '0') std::atexit(report);
+      return f;
+    }();
+    return *r;
+  }
+  static void report() {
+    FiberStacks& f = get();
+    std::lock_guard<std::mutex> lock(f.mu);
+    std::size_t d = f.deepest;
+    for (auto& [bottom, unused] : f.live) d = std::max(d, used(bottom));
+    std::fprintf(stderr, "mtrl cuda-emu: deepest fiber stack use %zu bytes of %zu (%zu fibers created)\n", d, kFiberStackBytes, f.created);
+  }
+};
+
+inline cothread_t fiber_create(unsigned /*HIP-CPU asks for 7 KB*/, void (*entry)(void)) {
+  const std::size_t guard = page_bytes();
+  void* m = mmap(nullptr, guard + kFiberStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (m == MAP_FAILED || mprotect(m, guard, PROT_NONE) != 0) {
+    std::fputs("mtrl cuda-emu: could not map a fiber stack\n", stderr);
+    std::abort();
+  }
+  unsigned char* bottom = static_cast<unsigned char*>(m) + guard;
+  FiberStacks& f = FiberStacks::get();
+  {
+    std::lock_guard<std::mutex> lock(f.mu);
+    f.live.emplace(bottom, 0);
+    ++f.created;
+  }
+  // libco keeps the fiber's saved registers at the start of the block and its stack grows down from the end.
+  return co_derive(bottom, static_cast<unsigned>(kFiberStackBytes), entry);
+}
+
+inline void fiber_delete(cothread_t handle) {
+  unsigned char* bottom = static_cast<unsigned char*>(handle);
+  FiberStacks& f = FiberStacks::get();
+  {
+    std::lock_guard<std::mutex> lock(f.mu);
+    f.deepest = std::max(f.deepest, FiberStacks::used(bottom));
+    f.live.erase(bottom);
+  }
+  munmap(bottom - page_bytes(), page_bytes() + kFiberStackBytes);
+}
+}  // namespace mtrl_emu
+
+#define co_create(bytes, entry) ::mtrl_emu::fiber_create(bytes, entry)
+#define co_delete(handle) ::mtrl_emu::fiber_delete(handle)
 
 #include <hip/hip_runtime.h>
 
@@ -29,7 +137,7 @@
 #define MTRL_CUDA_EMULATED 1
 
 // Device-code keywords. HIP-CPU marks __device__ functions `simd` on GCC (vector clones nothing here
-// uses); kernels keep `flatten` so everything they call is inlined into one frame (fiber stacks are small).
+// uses); kernels keep `flatten` so everything they call is inlined into one frame.
 #undef __device__
 #define __device__
 #undef __global__
@@ -63,6 +171,33 @@ constexpr cudaMemcpyKind cudaMemcpyHostToDevice = hipMemcpyHostToDevice;
 constexpr cudaMemcpyKind cudaMemcpyDeviceToHost = hipMemcpyDeviceToHost;
 constexpr cudaMemcpyKind cudaMemcpyDeviceToDevice = hipMemcpyDeviceToDevice;
 
+// The stream every operation queued on stream 0 (the legacy default stream, which the kernels use) goes
+// to; see the top of this file for why HIP-CPU's own null stream cannot be used.
+namespace mtrl_emu {
+inline hipStream_t legacy_stream() {
+  static const hipStream_t s = [] {
+    hipStream_t x = nullptr;
+    if (hipStreamCreate(&x) != hipSuccess || !x) {
+      std::fputs("mtrl cuda-emu: hipStreamCreate failed\n", stderr);
+      std::abort();
+    }
+    return x;
+  }();
+  return s;
+}
+inline hipStream_t stream(hipStream_t s) { return s ? s : legacy_stream(); }
+}  // namespace mtrl_emu
+
+// HIP-CPU's hipLaunchKernelGGL with the stream mapped as above.
+#undef hipLaunchKernelGGL
+#define hipLaunchKernelGGL(kernel_name, num_blocks, dim_blocks, group_mem_bytes, stream_arg, ...)                     \
+  if (true) {                                                                                                         \
+    ::hip::detail::launch(num_blocks, dim_blocks, group_mem_bytes, ::mtrl_emu::stream(stream_arg),                    \
+                          [=](auto&&... xs) noexcept { kernel_name(std::forward<decltype(xs)>(xs)...); },             \
+                          std::make_tuple(__VA_ARGS__));                                                              \
+  } else                                                                                                              \
+    ((void)0)
+
 inline const char* cudaGetErrorName(cudaError_t e) { return hipGetErrorName(e); }
 inline const char* cudaGetErrorString(cudaError_t e) { return hipGetErrorString(e); }
 inline cudaError_t cudaGetLastError() { return hipGetLastError(); }
@@ -76,7 +211,7 @@ inline cudaError_t cudaFree(void* p) { return hipFree(p); }  // waits for the de
 inline cudaError_t cudaMemcpy(void* d, const void* s, size_t n, cudaMemcpyKind k) { return hipMemcpy(d, s, n, k); }
 inline cudaError_t cudaMemcpyPeer(void* d, int, const void* s, int, size_t n) { return hipMemcpy(d, s, n, hipMemcpyDeviceToDevice); }
 inline cudaError_t cudaMemset(void* p, int v, size_t n) { return hipMemset(p, v, n); }
-inline cudaError_t cudaMemsetAsync(void* p, int v, size_t n, cudaStream_t s = nullptr) { return hipMemsetAsync(p, v, n, s); }
+inline cudaError_t cudaMemsetAsync(void* p, int v, size_t n, cudaStream_t s = nullptr) { return hipMemsetAsync(p, v, n, mtrl_emu::stream(s)); }
 inline cudaError_t cudaMemGetInfo(size_t* free_b, size_t* total_b) { return hipMemGetInfo(free_b, total_b); }
 
 // The emulated device reports compute capability 7.5: no tensor cores, so the bf16 GEMM takes the SIMT
