@@ -18,7 +18,7 @@ import { loadCheckpoint } from '../lib/model/checkpoint.js';
 import { writeSafetensors } from '../lib/model/safetensors.js';
 import { AdamW } from '../lib/model/optimizer.js';
 import { buildInfo } from '../lib/device.js';
-import { args, benchDir, benchThreads, clock, markdownTable, printTable, time, torchAvailable, torchLine, torchPython, writeCsv, type Row, type Timing } from './harness.js';
+import { args, benchDir, benchThreads, clock, markdownTable, printTable, time, torchAvailable, torchLine, torchPython, writeCsv, type Row, type Timing, uniformRng } from './harness.js';
 
 process.env.OMP_WAIT_POLICY ??= 'passive';
 
@@ -33,17 +33,7 @@ const G = 8;
 const promptText = 30;
 const completion = 24;
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const r = rng(1);
+const r = uniformRng(1);
 const img = () => {
   const data = new Uint8Array(cfg.imageSize * cfg.imageSize * 3);
   for (let i = 0; i < data.length; i++) data[i] = Math.floor(r() * 256);

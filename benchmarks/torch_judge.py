@@ -3,7 +3,7 @@
 # so its loss can be checked against ours before anything is timed. Used by benchmarks/model-torch.ts;
 # the same architecture as test/model-reference.ts (the float64 spec of lib/model): patchify ->
 # Linear + pos_embed [-> vision blocks, RMSNorm, projector] + slot_embed added onto the <image>
-# placeholders of the token embedding; nLayers pre-norm blocks (RMSNorm, GQA attention with RoPE in
+# token positions of the token embedding; nLayers pre-norm blocks (RMSNorm, GQA attention with RoPE in
 # the half layout, causal, right padding masked by lengths; RMSNorm, SwiGLU); final RMSNorm; logits
 # against the tied embedding (or lm_head); mean token NLL over the loss mask.
 #

@@ -3,7 +3,7 @@
 // /get_reward) and our multi-task mixing:
 //
 // - verl (RLHFDataset): Parquet files (verl-parquet.ts), one row per prompt with data_source = the
-//   task, prompt = chat messages whose text holds one <image> placeholder per image, images = the
+//   task, prompt = chat messages whose text holds one <image> marker per image, images = the
 //   image files' bytes ({bytes, path}, as a Hugging Face Image feature) or their absolute paths
 //   ({image}), reward_model = { style: "rule", ground_truth: the verdict word }, extra_info = { split,
 //   index, id, task, label, sampling_weight }; plus reward_fn.py, a verl custom reward function that
