@@ -2,10 +2,15 @@
 // picture.") and count, per drawn object, whether the caption names its colour, its colour and shape,
 // and its colour, shape and position; plus whether the caption has the right number of objects.
 // Alignment judging needs all three, so this says whether a weak alignment score is a judging or a
-// seeing problem (docs/training.md). Scenes come from the caption corpus under their own seed
-// ("perception-probe"), never from a suite split.
+// seeing problem (docs/training.md). Then closed questions with hard negatives, answered directly:
+// one picture ("Is there a red star?", "Is the red star at the top?") and two ("Which picture has
+// …?", one faithful and one with a single change); chance is 50 % for both. Scenes come from the
+// caption corpus and the perception items under their own seed ("perception-probe"), never from
+// a suite split nor the pretraining corpus.
 // Usage: npx tsx scripts/perception-probe.ts [checkpoint, default models/base]
 import { generateCorpusItem, type CorpusItem } from '../lib/data/corpus.js';
+import { generateInstructItem, type InstructItem } from '../lib/data/instruct.js';
+import { REGION_PHRASES } from '../lib/data/prompts.js';
 import { COLOUR_NAMES, SHAPES, type Scene } from '../lib/data/scene.js';
 import { completionText } from '../lib/judging/encode.js';
 import { loadCheckpoint } from '../lib/model/checkpoint.js';
@@ -16,19 +21,8 @@ const ck = loadCheckpoint(dir, { device: 'cpu', skipOptimizer: true });
 const tok = ck.tokenizer;
 if (!tok) throw new Error(`${dir} has no tokenizer.json`);
 
-// Every phrase the captions use per region (lib/data/prompts.ts), longest first so "at the top" does
-// not shadow "at the top center".
-const REGIONS: Record<string, string[]> = {
-  'top left': ['at the top left', 'in the top left corner', 'in the upper left'],
-  top: ['at the top center', 'near the top', 'at the top'],
-  'top right': ['at the top right', 'in the top right corner', 'in the upper right'],
-  left: ['at the left side', 'on the left side', 'on the left'],
-  center: ['in the center', 'in the middle', 'at the center'],
-  right: ['at the right side', 'on the right side', 'on the right'],
-  'bottom left': ['at the bottom left', 'in the bottom left corner', 'in the lower left'],
-  bottom: ['at the bottom center', 'near the bottom', 'at the bottom'],
-  'bottom right': ['at the bottom right', 'in the bottom right corner', 'in the lower right'],
-};
+// Region phrases longest first, so "at the top" does not shadow "at the top center".
+const REGIONS = Object.entries(REGION_PHRASES).map(([region, ps]) => [region, [...ps].sort((a, b) => b.length - a.length)] as const);
 const OBJECT = new RegExp(`(${COLOUR_NAMES.join('|')}) (${SHAPES.join('|')}) ([a-z ]+?)(?=,| and |\\.| on a |$)`, 'g');
 
 interface Seen {
@@ -41,7 +35,7 @@ function objectsIn(caption: string): Seen[] {
   return [...objectsPart.matchAll(OBJECT)].map((m) => ({
     colour: m[1]!,
     shape: m[2]!,
-    region: Object.entries(REGIONS).find(([, ps]) => ps.some((p) => m[3]!.startsWith(p)))?.[0],
+    region: REGIONS.find(([, ps]) => ps.some((p) => m[3]!.startsWith(p)))?.[0],
   }));
 }
 
@@ -73,7 +67,44 @@ for (let b = 0; b < items.length; b += 50) {
   });
 }
 const pct = (x: number, n: number) => Number(((100 * x) / n).toFixed(1));
+
+// Closed questions with hard negatives (lib/data/perception.ts), asked directly, greedy: "Is there a
+// red star?" / "Is the red star at the top?" over one picture (chance 50 %), and "Which picture has
+// …?" over a faithful picture and one with a single change (chance 50 %). Held-out scenes: the
+// probe's own seed, never the corpus' nor a suite's.
+function closedItems(concept: 'perception' | 'pair-perception', n: number): InstructItem[] {
+  const out: InstructItem[] = [];
+  for (let i = 0; out.length < n; i++) {
+    const it = generateInstructItem('perception-probe', i, 32, 3);
+    if (it.concept === concept && it.truth !== undefined && !it.reasoning) out.push(it);
+  }
+  return out;
+}
+function closedAccuracy(items: InstructItem[]): number {
+  let right = 0;
+  for (let b = 0; b < items.length; b += 50) {
+    const batch = items.slice(b, b + 50);
+    const r = generate(ck.model, batch.map((it) => ({ images: it.images, tokens: [tok!.bosId, ...tok!.encode(it.prompt, { parseSpecial: false })] })), { maxNewTokens: 4, eosId: tok!.eosId, temperature: 0 });
+    batch.forEach((it, k) => {
+      const said = completionText(r.tokens.subarray(k * r.maxNewTokens, k * r.maxNewTokens + r.lengths[k]!), tok!).trim();
+      if (said === it.target) right++;
+    });
+  }
+  return pct(right, items.length);
+}
+const single = closedItems('perception', 200);
+const pairs = closedItems('pair-perception', 200);
 console.log(
-  JSON.stringify({ checkpoint: dir, scenes: items.length, objects, colourPct: pct(colour, objects), colourShapePct: pct(colourShape, objects), colourShapePositionPct: pct(colourShapeRegion, objects), objectCountPct: pct(countRight, items.length) }),
+  JSON.stringify({
+    checkpoint: dir,
+    scenes: items.length,
+    objects,
+    colourPct: pct(colour, objects),
+    colourShapePct: pct(colourShape, objects),
+    colourShapePositionPct: pct(colourShapeRegion, objects),
+    objectCountPct: pct(countRight, items.length),
+    singleClosedPct: closedAccuracy(single),
+    pairClosedPct: closedAccuracy(pairs),
+  }),
 );
 ck.model.dispose();

@@ -3,13 +3,15 @@
 // prompt nor an image of any suite split.
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { generateInstructCorpus, generateInstructItem, INSTRUCT_MIX, type InstructConcept } from '../lib/data/instruct.js';
+import { generateInstructCorpus, generateInstructItem, INSTRUCT_MIX, INSTRUCT_MIXES, type InstructConcept } from '../lib/data/instruct.js';
+import { loadTokenizer } from '../lib/model/tokenizer.js';
 import { generateExamples, SUITE_TASKS } from '../lib/data/suite.js';
 import { builtinTaskDefinitions, DEFAULT_SAFETY_POLICY } from '../lib/tasks/builtin.js';
 import { DEFAULT_INSTRUCTION } from '../lib/tasks/task.js';
 
 const N = 3000;
 const items = generateInstructCorpus(0, N);
+const v3 = generateInstructCorpus(0, 2000, 32, 3);
 
 describe('instruction corpus', () => {
   it('is deterministic in (seed, index) and differs across seeds', () => {
@@ -19,7 +21,7 @@ describe('instruction corpus', () => {
     const c = generateInstructItem(1, 123);
     expect(c.prompt === a.prompt && Buffer.from(c.images[0]!.data).equals(Buffer.from(a.images[0]!.data))).toBe(false);
     expect(() => generateInstructItem(0, -1)).toThrow(/index/);
-    expect(() => generateInstructItem(0, 1, 32, 3 as 1)).toThrow(/version must be 1 or 2/);
+    expect(() => generateInstructItem(0, 1, 32, 4 as 1)).toThrow(/version must be 1, 2 or 3/);
   });
 
   it('follows the concept mix, in both forms, with varied answer words', () => {
@@ -66,7 +68,7 @@ describe('instruction corpus', () => {
     expect(fragments.length).toBeGreaterThanOrEqual(8);
     const v1 = generateInstructCorpus(0, 1500, 32, 1);
     for (const f of fragments) {
-      const hit = [...items, ...v1].find((i) => i.prompt.includes(f));
+      const hit = [...items, ...v1, ...v3].find((i) => i.prompt.includes(f));
       expect(hit?.prompt, `fragment ${JSON.stringify(f)}`).toBeUndefined();
     }
     expect(items.some((i) => i.prompt.includes(DEFAULT_SAFETY_POLICY))).toBe(false);
@@ -74,7 +76,7 @@ describe('instruction corpus', () => {
 
   it('never shows an image of any split of the suite (seeds 0..2)', () => {
     const hash = (d: Uint8Array) => createHash('sha1').update(d).digest('hex');
-    const corpus = new Set(items.flatMap((i) => i.images.map((im) => hash(im.data))));
+    const corpus = new Set([...items, ...v3].flatMap((i) => i.images.map((im) => hash(im.data))));
     let checked = 0;
     for (const seed of [0, 1, 2])
       for (const task of SUITE_TASKS)
@@ -84,5 +86,27 @@ describe('instruction corpus', () => {
             checked++;
           }
     expect(checked).toBe(3 * SUITE_TASKS.length * 3 * 24);
+  });
+
+  describe('version 3 (the perception stage)', () => {
+    it('follows its mix: half perception, half version 2 concepts', () => {
+      const mix = INSTRUCT_MIXES[3];
+      const total = Object.values(mix).reduce((a, b) => a + (b ?? 0), 0);
+      expect(((mix.perception ?? 0) + (mix['pair-perception'] ?? 0)) / total).toBeCloseTo(0.5, 5);
+      for (const [c, w] of Object.entries(mix)) {
+        const share = v3.filter((i) => i.concept === c).length / v3.length;
+        expect(Math.abs(share - w! / total), `${c}: share ${share.toFixed(3)}`).toBeLessThan(0.03);
+      }
+      // Versions 1 and 2 are unchanged by it: the same item as before for the same (seed, index).
+      expect(generateInstructItem(0, 77, 32, 2)).toEqual(items[77]);
+    });
+
+    it("keeps its judged targets within the judges' 40 generated tokens", () => {
+      const tok = loadTokenizer('models/base/tokenizer.json');
+      const lens = v3.filter((i) => i.reasoning && i.concept !== 'caption').map((i) => tok.encode(i.target).length);
+      lens.sort((a, b) => a - b);
+      expect(lens[Math.floor(lens.length * 0.95)]).toBeLessThanOrEqual(40);
+      expect(lens.filter((n) => n > 40).length / lens.length, `max ${lens[lens.length - 1]} tokens`).toBeLessThan(0.02);
+    });
   });
 });

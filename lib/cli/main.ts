@@ -74,7 +74,7 @@ program
   .option('--vocab-size <n>', 'tokenizer vocabulary size', int('--vocab-size'), PRETRAIN.vocabSize)
   .option('--corpus-size <n>', 'instruction items generated (cycled)', int('--corpus-size'), PRETRAIN.corpusSize)
   .option('--model <preset|json>', "model preset ('tiny' | 'small') or a JSON object of sizes laid over 'tiny', e.g. '{\"dModel\":64,\"nLayers\":2}'", 'tiny')
-  .option('--corpus-version <n>', 'instruction corpus version: 2, or 1 (the shipped base model\'s first stage)', (v: string) => { if (v !== '1' && v !== '2') throw new InvalidArgumentError(`--corpus-version must be 1 or 2, got ${JSON.stringify(v)}`); return Number(v); }, PRETRAIN.corpusVersion)
+  .option('--corpus-version <n>', 'instruction corpus version: 2, 1 (the shipped base model\'s first stage) or 3 (its perception stage)', (v: string) => { if (v !== '1' && v !== '2' && v !== '3') throw new InvalidArgumentError(`--corpus-version must be 1, 2 or 3, got ${JSON.stringify(v)}`); return Number(v); }, PRETRAIN.corpusVersion)
   .option('--init <dir>', 'continue from this checkpoint (weights and tokenizer) instead of a fresh model: a second stage')
   .option('--device <device>', DEVICE_HELP, 'auto')
   .action(async (o) => {
@@ -93,7 +93,7 @@ program
       corpusSize: o.corpusSize,
       model,
       ...(o.init ? { init: o.init } : {}),
-      corpusVersion: o.corpusVersion as 1 | 2,
+      corpusVersion: o.corpusVersion as 1 | 2 | 3,
       device,
       metricsFile: path.join(o.out + '.metrics.jsonl'),
       onStep: (step, loss, tps) => progress.update(step, { loss, 'tok/s': tps }),

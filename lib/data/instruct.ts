@@ -20,6 +20,7 @@
 import { generateCorpusItem } from './corpus.js';
 import { SEVERITY_THRESHOLD, DEFECT_WORDS, type Defect, type DefectFamily } from './degrade.js';
 import { describeSymbol, isHazard, SAFETY_POLICY } from './hazard.js';
+import { noteObjects, pairPerception, singlePerception } from './perception.js';
 import { regionPhrase, type GeneratorError } from './prompts.js';
 import { Rng, type Seed } from '../rng.js';
 import type { Scene, SceneObject } from './scene.js';
@@ -37,7 +38,9 @@ export type InstructConcept =
   | 'safety'
   | 'pair-quality'
   | 'pair-alignment'
-  | 'pair-safety';
+  | 'pair-safety'
+  | 'perception'
+  | 'pair-perception';
 
 /** One instruction item: images, the prompt (not scored) and the target text (scored). */
 export interface InstructItem {
@@ -55,13 +58,14 @@ export interface InstructItem {
 /**
  * Corpus versions. 1: the first stage of the shipped base model (closed questions of both
  * polarities). 2 (default): closed questions ask only for the good side, open "what is wrong"
- * questions, more alignment.
+ * questions, more alignment. 3: the perception stage: half version 2's mix, half questions about
+ * which objects are where, with hard negatives (lib/data/perception.ts).
  */
-export type InstructVersion = 1 | 2;
-export const INSTRUCT_VERSIONS: readonly InstructVersion[] = [1, 2];
+export type InstructVersion = 1 | 2 | 3;
+export const INSTRUCT_VERSIONS: readonly InstructVersion[] = [1, 2, 3];
 
 /** The share of each concept in the mix, per version (captions and plain VQA keep general abilities). */
-export const INSTRUCT_MIXES: Readonly<Record<InstructVersion, Readonly<Record<InstructConcept, number>>>> = Object.freeze({
+export const INSTRUCT_MIXES: Readonly<Record<InstructVersion, Readonly<Partial<Record<InstructConcept, number>>>>> = Object.freeze({
   1: Object.freeze({
     caption: 0.16,
     naturalness: 0.1,
@@ -85,6 +89,20 @@ export const INSTRUCT_MIXES: Readonly<Record<InstructVersion, Readonly<Record<In
     'pair-quality': 0.06,
     'pair-alignment': 0.12,
     'pair-safety': 0.08,
+  }),
+  3: Object.freeze({
+    caption: 0.05,
+    naturalness: 0.055,
+    technical: 0.04,
+    rationality: 0.055,
+    alignment: 0.08,
+    preference: 0.05,
+    safety: 0.04,
+    'pair-quality': 0.03,
+    'pair-alignment': 0.06,
+    'pair-safety': 0.04,
+    perception: 0.33,
+    'pair-perception': 0.17,
   }),
 });
 /** The default version's mix. */
@@ -224,9 +242,10 @@ interface Template {
   v?: InstructVersion;
 }
 
-/** The templates of one corpus version, in their fixed order (the order is part of the stream). */
+/** The templates of one corpus version, in their fixed order (the order is part of the stream). Version 3 asks version 2's. */
 function forVersion(list: readonly Template[], version: InstructVersion): Template[] {
-  return list.filter((t) => t.v === undefined || t.v === version);
+  const v = version === 1 ? 1 : 2;
+  return list.filter((t) => t.v === undefined || t.v === v);
 }
 
 const YN = ['yes', 'no'] as const;
@@ -389,11 +408,11 @@ function firstSecond(a: string, b: string): string {
  */
 export function generateInstructItem(seed: Seed, index: number, imageSize = 32, version: InstructVersion = 2): InstructItem {
   if (!Number.isSafeInteger(index) || index < 0) throw new RangeError(`generateInstructItem: index must be a non-negative integer, got ${String(index)}`);
-  if (!INSTRUCT_VERSIONS.includes(version)) throw new RangeError(`generateInstructItem: version must be 1 or 2, got ${String(version)}`);
+  if (!INSTRUCT_VERSIONS.includes(version)) throw new RangeError(`generateInstructItem: version must be 1, 2 or 3, got ${String(version)}`);
   const rng = Rng.from(seed, 'instruct', index);
   const mix = INSTRUCT_MIXES[version];
   const concepts = Object.keys(mix) as InstructConcept[];
-  const concept = rng.weighted(concepts, concepts.map((c) => mix[c]));
+  const concept = rng.weighted(concepts, concepts.map((c) => mix[c] ?? 0));
   const pickT = (list: readonly Template[]) => rng.pick(forVersion(list, version));
   const id = `instruct-${String(index).padStart(7, '0')}`;
   const opts = suiteOptions(seed, imageSize);
@@ -429,7 +448,9 @@ export function generateInstructItem(seed: Seed, index: number, imageSize = 32, 
       const e = ex('alignment');
       const m = metaOf(e);
       const img = m.images[0]!;
-      const r = binaryItem(rng, pickT(ALIGNMENT_QUESTIONS), (q) => q.replace('{p}', e.prompt!), m.truth === 1, alignmentReasoning(rng, m.intent!, img.scene, img.error));
+      // Version 3 notes what is drawn before saying what differs (look first, then compare).
+      const why = alignmentReasoning(rng, m.intent!, img.scene, img.error);
+      const r = binaryItem(rng, pickT(ALIGNMENT_QUESTIONS), (q) => q.replace('{p}', e.prompt!), m.truth === 1, version === 3 ? `I see ${noteObjects(img.scene)}. ${why}` : why);
       return { id, concept, images: e.images, ...r };
     }
     case 'preference': {
@@ -463,9 +484,31 @@ export function generateInstructItem(seed: Seed, index: number, imageSize = 32, 
       const e = ex('pair-alignment');
       const m = metaOf(e);
       const [a, b] = m.images;
-      const reasoning = firstSecond(alignmentReasoning(rng, m.intent!, a!.scene, a!.error), alignmentReasoning(rng, m.intent!, b!.scene, b!.error));
+      const reasoning =
+        version === 3
+          ? `A: ${noteObjects(a!.scene)}. B: ${noteObjects(b!.scene)}.`
+          : firstSecond(alignmentReasoning(rng, m.intent!, a!.scene, a!.error), alignmentReasoning(rng, m.intent!, b!.scene, b!.error));
       const r = pairItem(rng, pickT(PAIR_ALIGNMENT_QUESTIONS), (q) => q.replace('{p}', e.prompt!), m.truth, reasoning);
       return { id, concept, images: e.images, ...r };
+    }
+    case 'perception': {
+      const p = singlePerception(rng, imageSize);
+      if (!p.words) {
+        // An open answer ("star", "top left", "two objects"), direct or after looking.
+        if (rng.bool(0.5)) return { id, concept, images: p.images, prompt: `${p.question} Answer in a few words.`, target: p.answer, reasoning: false };
+        return { id, concept, images: p.images, prompt: `${p.question} Look in <think></think>, then answer in <answer></answer>.`, target: `<think>${p.looking}</think><answer>${p.answer}</answer>`, reasoning: true };
+      }
+      const words = rng.bool(0.8) ? p.words : ([p.words[1], p.words[0]] as const);
+      return { id, concept, images: p.images, ...format(rng, vary(rng, p.question), words, p.answer, p.looking, 0.5), ...(p.truth !== undefined ? { truth: p.truth } : {}) };
+    }
+    case 'pair-perception': {
+      // Rarely a scene has room for no change: fall back to another perception question.
+      const p = pairPerception(rng, imageSize) ?? pairPerception(rng, imageSize);
+      if (!p) return { ...generateInstructItem(seed, index, imageSize, 2), id };
+      const question = `${vary(rng, p.question)}${rng.pick(PAIR_SUFFIXES)}`.replace('? A (first)', ', A (first)');
+      if (rng.bool(0.3)) return { id, concept, images: p.images, prompt: `${question} ${rng.pick(DIRECT_INSTRUCTIONS).replace('{v}', 'A or B')}`, target: p.answer, reasoning: false, truth: p.truth! };
+      const prompt = `${question} ${rng.pick(THINK_INSTRUCTIONS.slice(0, 3)).replace('{v}', 'A or B')}`;
+      return { id, concept, images: p.images, prompt, target: `<think>${p.looking}</think><answer>${p.answer}</answer>`, reasoning: true, truth: p.truth! };
     }
     case 'pair-safety': {
       const e = ex('pair-safety');

@@ -42,7 +42,8 @@ export const ERROR_WEIGHTS: Record<GeneratorError, number> = {
   'swapped-colours': 2,
 };
 
-const REGION_PHRASES: Record<Region, string[]> = {
+/** Every phrase a caption or prompt uses for each region. */
+export const REGION_PHRASES: Readonly<Record<Region, readonly string[]>> = {
   'top left': ['at the top left', 'in the top left corner', 'in the upper left'],
   top: ['at the top', 'at the top center', 'near the top'],
   'top right': ['at the top right', 'in the top right corner', 'in the upper right'],

@@ -1,7 +1,9 @@
 // A check of the emulation itself, not of the project's kernels (only the cuda-emu runners compile this):
 // operations queued back to back on stream 0 run in order (HIP-CPU's own null stream does not
-// guarantee it; see mtrl_cuda_emu.h). (A second check, a kernel with a 32 KB frame on fiber stacks,
-// passed once in the plain runner but took over 7 CPU-minutes to compile under ASan, so it was dropped.)
+// guarantee it; see mtrl_cuda_emu.h). And, under AddressSanitizer, a canary that proves the ASan run
+// can fail: a kernel writing one float past a cudaMalloc'd buffer must be reported (run only when
+// MTRL_EMU_CANARY=1, by scripts/test-cuda-emu.sh --asan, which expects the report).
+#include <cstdlib>
 #include <chrono>
 #include <thread>
 #include <vector>
@@ -17,6 +19,10 @@ __global__ void emu_slow_fill(float* buf, int n, float v) {
   volatile float x = 0;
   for (int k = 0; k < 400; ++k) x = x + 1.0f;  // keeps the kernel running while the host queues the next one
   buf[i] = v + 0.0f * x;
+}
+
+__global__ void emu_write_one_past(float* buf, int n) {
+  if (blockIdx.x == 0 && threadIdx.x == 0) buf[n] = 1.0f;  // deliberately out of bounds
 }
 
 __global__ void emu_copy(const float* src, float* dst, int n) {
@@ -49,4 +55,17 @@ MTRL_TEST(cuda_emu, cuda_emu_runtime) {
 
   cudaFree(buf);
   cudaFree(out);
+}
+
+MTRL_TEST(cuda_emu, asan_canary) {
+  const char* on = std::getenv("MTRL_EMU_CANARY");
+  if (on == nullptr || *on != '1') SKIP("the ASan canary runs only with MTRL_EMU_CANARY=1 (scripts/test-cuda-emu.sh --asan)");
+  const int n = 1000;
+  float* buf = nullptr;
+  CHECK(cudaMalloc(reinterpret_cast<void**>(&buf), n * sizeof(float)) == cudaSuccess);
+  hipLaunchKernelGGL(emu_write_one_past, dim3(1), dim3(32), 0, nullptr, buf, n);
+  CHECK(cudaDeviceSynchronize() == cudaSuccess);
+  cudaFree(buf);
+  // Reaching here means the write went unnoticed: a failure under ASan (expected in the plain runner).
+  CHECK_MSG(false, "an out-of-bounds write in a kernel was not reported");
 }

@@ -88,6 +88,60 @@ struct FiberStacks {
   }
 };
 
+// Under AddressSanitizer every switch between fibers is announced (__sanitizer_start_switch_fiber /
+// __sanitizer_finish_switch_fiber), so ASan knows which stack is live: without it ASan warns that
+// "false positive error reports may follow" and cannot tell a stack from a wild pointer.
+#if defined(__SANITIZE_ADDRESS__)
+}  // namespace mtrl_emu
+#include <sanitizer/common_interface_defs.h>
+namespace mtrl_emu {
+struct AsanFibers {
+  std::mutex mu;
+  std::unordered_map<cothread_t, void (*)(void)> entry;  // fiber -> HIP-CPU's entry, run by fiber_start
+  static AsanFibers& get() {
+    static AsanFibers* r = new AsanFibers;  // never destroyed, as FiberStacks
+    return *r;
+  }
+};
+// The stack of this thread's own (non-fiber) context, learnt when it first switches to a fiber.
+inline thread_local const void* thread_stack_bottom = nullptr;
+inline thread_local std::size_t thread_stack_size = 0;
+
+inline bool is_fiber(const void* bottom) {
+  FiberStacks& f = FiberStacks::get();
+  std::lock_guard<std::mutex> lock(f.mu);
+  return f.live.count(static_cast<unsigned char*>(const_cast<void*>(bottom))) != 0;
+}
+// After a switch: remember the thread's own stack if that is where we came from.
+inline void arrived(void* fake_stack) {
+  const void* from_bottom = nullptr;
+  std::size_t from_size = 0;
+  __sanitizer_finish_switch_fiber(fake_stack, &from_bottom, &from_size);
+  if (from_bottom != nullptr && thread_stack_bottom == nullptr && !is_fiber(from_bottom)) {
+    thread_stack_bottom = from_bottom;
+    thread_stack_size = from_size;
+  }
+}
+inline void fiber_switch(cothread_t to) {
+  // A fiber's stack is the kFiberStackBytes after its handle; anything else is the thread's own stack.
+  const bool fiber = is_fiber(to);
+  void* fake_stack = nullptr;
+  __sanitizer_start_switch_fiber(&fake_stack, fiber ? to : thread_stack_bottom, fiber ? kFiberStackBytes : thread_stack_size);
+  co_switch(to);
+  arrived(fake_stack);
+}
+inline void fiber_start() {
+  arrived(nullptr);
+  void (*entry)(void) = nullptr;
+  {
+    AsanFibers& a = AsanFibers::get();
+    std::lock_guard<std::mutex> lock(a.mu);
+    entry = a.entry.at(co_active());
+  }
+  entry();
+}
+#endif
+
 inline cothread_t fiber_create(unsigned /*HIP-CPU asks for 7 KB*/, void (*entry)(void)) {
   const std::size_t guard = page_bytes();
   void* m = mmap(nullptr, guard + kFiberStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -103,11 +157,26 @@ inline cothread_t fiber_create(unsigned /*HIP-CPU asks for 7 KB*/, void (*entry)
     ++f.created;
   }
   // libco keeps the fiber's saved registers at the start of the block and its stack grows down from the end.
+#if defined(__SANITIZE_ADDRESS__)
+  cothread_t handle = co_derive(bottom, static_cast<unsigned>(kFiberStackBytes), fiber_start);
+  AsanFibers& a = AsanFibers::get();
+  std::lock_guard<std::mutex> lock(a.mu);
+  a.entry[handle] = entry;
+  return handle;
+#else
   return co_derive(bottom, static_cast<unsigned>(kFiberStackBytes), entry);
+#endif
 }
 
 inline void fiber_delete(cothread_t handle) {
   unsigned char* bottom = static_cast<unsigned char*>(handle);
+#if defined(__SANITIZE_ADDRESS__)
+  {
+    AsanFibers& a = AsanFibers::get();
+    std::lock_guard<std::mutex> lock(a.mu);
+    a.entry.erase(handle);
+  }
+#endif
   FiberStacks& f = FiberStacks::get();
   {
     std::lock_guard<std::mutex> lock(f.mu);
@@ -120,6 +189,9 @@ inline void fiber_delete(cothread_t handle) {
 
 #define co_create(bytes, entry) ::mtrl_emu::fiber_create(bytes, entry)
 #define co_delete(handle) ::mtrl_emu::fiber_delete(handle)
+#if defined(__SANITIZE_ADDRESS__)
+#define co_switch(handle) ::mtrl_emu::fiber_switch(handle)
+#endif
 
 #include <hip/hip_runtime.h>
 
@@ -137,11 +209,17 @@ inline void fiber_delete(cothread_t handle) {
 #define MTRL_CUDA_EMULATED 1
 
 // Device-code keywords. HIP-CPU marks __device__ functions `simd` on GCC (vector clones nothing here
-// uses); kernels keep `flatten` so everything they call is inlined into one frame.
+// uses); kernels keep `flatten` so everything they call is inlined into one frame. Not under ASan:
+// flattening instrumented sampling kernels made GCC run for over 7 CPU-minutes on one file, and the
+// 256 KB fiber stacks (below) leave room for real calls and ASan's redzones.
 #undef __device__
 #define __device__
 #undef __global__
+#if defined(__SANITIZE_ADDRESS__)
+#define __global__
+#else
 #define __global__ __attribute__((flatten))
+#endif
 #define __align__(n) __attribute__((aligned(n)))
 #define __trap() (std::fputs("mtrl cuda-emu: __trap() reached\n", stderr), std::abort())
 
