@@ -55,6 +55,8 @@ export interface NativeCore {
   synchronize(device: string): void;
   buildInfo(): { simd: string; threads: number; cuda: boolean; openmp: boolean; buildSystem: string };
   setSimdLevel(level: 'scalar' | 'avx2' | 'avx512'): string;
+  /** Shortest row whose first sampling pass is split over the threads when B < threads; returns the previous value (tests, benchmarks). */
+  setSamplingSplitMinVocab(minVocab: number): number;
 }
 
 // ---------------------------------------------------------------------------------------------

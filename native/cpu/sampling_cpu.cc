@@ -10,7 +10,9 @@
 // Rows run in parallel (OpenMP); the per-element loops are SIMD (sampling_passes_cpu.cc).
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -252,8 +254,10 @@ void sample_tokens(const Tensor& logits, const Tensor* history, const std::vecto
   size_t esz = dtype_size(logits.dtype);
   const uint8_t* base = static_cast<const uint8_t*>(logits.raw());
   const int32_t* hist = history ? history->ptr<int32_t>() : nullptr;
-  // Fewer rows than threads: each row's first pass is split over the threads instead.
-  const bool split = B < cpu_threads() && V >= 2 * kScanSegment;
+  // Fewer rows than threads: each row's first pass is split over the threads instead, when the row is
+  // long enough to pay for waking them (the addon runs OpenMP with OMP_WAIT_POLICY=passive, so a
+  // parallel region costs a futex wake-up, tens of µs on a VM; benchmarks/sampling.ts measures it).
+  const bool split = B < cpu_threads() && V >= std::max<int64_t>(2 * kScanSegment, sampling_split_min_vocab());
   auto row_fn = [&](int64_t r, RowWork& wk) {
     const SampleRow& p = rows[r];
     RowState st;
@@ -282,5 +286,23 @@ void sample_tokens(const Tensor& logits, const Tensor* history, const std::vecto
     for_each_row(B, row_fn);
   }
 }
+
+namespace {
+// Measured on the 2-core machine (benchmarks/sampling.ts, B = 1): see the README's sampling notes.
+constexpr int64_t kSplitMinVocab = 262144;
+std::atomic<int64_t>& split_min_vocab_value() {
+  static std::atomic<int64_t> v{[] {
+    const char* e = std::getenv("MTRL_SAMPLING_SPLIT_MIN_VOCAB");
+    if (e == nullptr || *e == '\0') return kSplitMinVocab;
+    char* end = nullptr;
+    long long n = std::strtoll(e, &end, 10);
+    return end != e && *end == '\0' && n >= 0 ? static_cast<int64_t>(n) : kSplitMinVocab;
+  }()};
+  return v;
+}
+}  // namespace
+
+int64_t sampling_split_min_vocab() { return split_min_vocab_value().load(std::memory_order_relaxed); }
+int64_t set_sampling_split_min_vocab(int64_t v) { return split_min_vocab_value().exchange(v < 0 ? 0 : v); }
 
 }  // namespace mtrl::cpu

@@ -112,8 +112,8 @@ void scan_scalar(const float* x, int64_t lo, int64_t hi, StreamSelect* sel, SegS
 
 #if MTRL_X86
 // ---- AVX-512 --------------------------------------------------------------------------------------
-MTRL_TARGET_AVX512 inline __m512 exp16(__m512 z) {
-  __mmask16 ok = _mm512_cmp_ps_mask(z, _mm512_set1_ps(-87.0f), _CMP_GE_OQ);
+// exp on 16 lanes, before the scaling by 2^n: n = round(z·log2 e) and the polynomial e ≈ exp(z − n·ln 2).
+MTRL_TARGET_AVX512 inline __m512 exp16_reduced(__m512 z, __m512* n_out) {
   __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(z, _mm512_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(kC1), z);
   r = _mm512_fmadd_ps(n, _mm512_set1_ps(kC2), r);
@@ -124,7 +124,14 @@ MTRL_TARGET_AVX512 inline __m512 exp16(__m512 z) {
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP4));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP5));
   __m512 rr = _mm512_mul_ps(r, r);
-  __m512 e = _mm512_add_ps(_mm512_fmadd_ps(p, rr, r), _mm512_set1_ps(1.0f));
+  *n_out = n;
+  return _mm512_add_ps(_mm512_fmadd_ps(p, rr, r), _mm512_set1_ps(1.0f));
+}
+
+MTRL_TARGET_AVX512 inline __m512 exp16(__m512 z) {
+  __mmask16 ok = _mm512_cmp_ps_mask(z, _mm512_set1_ps(-87.0f), _CMP_GE_OQ);
+  __m512 n;
+  __m512 e = exp16_reduced(z, &n);
   __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(_mm512_maskz_mov_ps(ok, n)), _mm512_set1_epi32(127)), 23);
   return _mm512_maskz_mov_ps(ok, _mm512_mul_ps(e, _mm512_castsi512_ps(bits)));
 }
@@ -134,17 +141,8 @@ MTRL_TARGET_AVX512 inline __m512 exp16(__m512 z) {
 // -inf and NaN give 0).
 MTRL_TARGET_AVX512 inline __m512 exp16_scan(__m512 z) {
   __mmask16 ok = _mm512_cmp_ps_mask(z, _mm512_set1_ps(-87.0f), _CMP_GE_OQ);
-  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(z, _mm512_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(kC1), z);
-  r = _mm512_fmadd_ps(n, _mm512_set1_ps(kC2), r);
-  __m512 p = _mm512_set1_ps(kP0);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP1));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP2));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP3));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP4));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP5));
-  __m512 rr = _mm512_mul_ps(r, r);
-  __m512 e = _mm512_add_ps(_mm512_fmadd_ps(p, rr, r), _mm512_set1_ps(1.0f));
+  __m512 n;
+  __m512 e = exp16_reduced(z, &n);
   return _mm512_maskz_scalef_ps(ok, e, n);
 }
 

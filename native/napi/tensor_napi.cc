@@ -8,6 +8,7 @@
 #include "mtrl/cpu_features.h"
 #include "mtrl/ops.h"
 #include "mtrl/runtime.h"
+#include "mtrl/sampling.h"
 #include "registry.h"
 
 namespace mtrl::napi {
@@ -277,6 +278,16 @@ MTRL_NAPI_FN(SetSimdLevel) {
   });
 }
 
+MTRL_NAPI_FN(SetSamplingSplitMinVocab) {
+  return guarded(info, [&]() -> Napi::Value {
+    if (!info[0].IsNumber() || !(info[0].As<Napi::Number>().DoubleValue() >= 0))
+      throw_type_error("setSamplingSplitMinVocab: minVocab must be a non-negative number");
+    double v = info[0].As<Napi::Number>().DoubleValue();
+    int64_t prev = cpu::set_sampling_split_min_vocab(v > 9.0e15 ? int64_t{9000000000000000} : static_cast<int64_t>(v));
+    return Napi::Number::New(info.Env(), static_cast<double>(prev));
+  });
+}
+
 void init(Napi::Env env, Napi::Object exports) {
   exports.Set("empty", Napi::Function::New(env, Empty, "empty"));
   exports.Set("fromTypedArray", Napi::Function::New(env, FromTypedArray, "fromTypedArray"));
@@ -297,6 +308,7 @@ void init(Napi::Env env, Napi::Object exports) {
   exports.Set("synchronize", Napi::Function::New(env, Synchronize, "synchronize"));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo, "buildInfo"));
   exports.Set("setSimdLevel", Napi::Function::New(env, SetSimdLevel, "setSimdLevel"));
+  exports.Set("setSamplingSplitMinVocab", Napi::Function::New(env, SetSamplingSplitMinVocab, "setSamplingSplitMinVocab"));
 }
 
 }  // namespace
