@@ -157,6 +157,16 @@ for (const V of Vs) {
         rows.push({ op: 'sampleTokens', impl: 'sort-reference', mode, shape, timing: ref, metric: 'GB/s', value: gb / (ref.p50 / 1e3), device });
         rows.push({ op: 'sampleTokens', impl: 'mtrl', mode, shape, timing: fast, metric: 'speedup_vs_sort', value: ref.p50 / fast.p50, device });
       }
+      // One row, several threads: the row's first pass split over them (forced) against the default
+      // (split only from MTRL_SAMPLING_SPLIT_MIN_VOCAB), same run, so the threshold is measured.
+      let splitMs = NaN;
+      if (B < benchThreads() && V >= 16384) {
+        const prev = native().setSamplingSplitMinVocab(0);
+        const sp = time(() => sampleTokens(x, { ...opts, seed: 1, offset: offset++ }), budget(B, V));
+        native().setSamplingSplitMinVocab(prev);
+        splitMs = sp.p50;
+        rows.push({ op: 'sampleTokens', impl: 'mtrl split-row', mode, shape, timing: sp, metric: 'GB/s', value: gb / (sp.p50 / 1e3), device });
+      }
       const tp = torchCpu.get(mode);
       if (tp) {
         rows.push({ op: 'sampleTokens', impl: `torch ${tp.impl}`, mode, shape, timing: { ...tp, samples: 0 }, metric: 'GB/s', value: gb / (tp.p50 / 1e3), device });
@@ -185,6 +195,7 @@ for (const V of Vs) {
         tp ? tp.p50 * 1e3 : '-',
         tp ? tp.impl : '-',
         tp ? tp.p50 / fast.p50 : '-',
+        Number.isFinite(splitMs) ? splitMs * 1e3 : '-',
         gpuUs,
         gpuTorchUs,
       ]);
@@ -194,7 +205,7 @@ for (const V of Vs) {
   }
 }
 
-const header = ['B', 'V', 'mode', 'mtrl µs', 'GB/s', 'sort-ref µs', '× vs sort', 'torch µs', 'torch approach', '× vs torch', 'cuda µs', 'torch-cuda µs'];
+const header = ['B', 'V', 'mode', 'mtrl µs', 'GB/s', 'sort-ref µs', '× vs sort', 'torch µs', 'torch approach', '× vs torch', 'row split µs', 'cuda µs', 'torch-cuda µs'];
 printTable(`sampleTokens (CPU ${simd}, ${benchThreads()} thread(s), ${clock} clock; logits 2.5·N(0,1) f32; top-k 50, top-p 0.9, min-p 0.05; medians)`, header, table);
 if (!torchAvailable() || args.noTorch) console.log('(PyTorch baseline skipped: python3 cannot import torch or --no-torch)');
 if (!cuda.available) console.log(`(CUDA columns skipped: ${cuda.reason})`);

@@ -288,8 +288,10 @@ void sample_tokens(const Tensor& logits, const Tensor* history, const std::vecto
 }
 
 namespace {
-// Measured on the 2-core machine (benchmarks/sampling.ts, B = 1): see the README's sampling notes.
-constexpr int64_t kSplitMinVocab = 262144;
+// Measured on the 2-core machine (benchmarks/sampling.ts, B = 1, 2 threads, its "row split" column):
+// splitting costs 70 % more at V = 32000 (top-k 54 vs 32 µs), is even at V = 128256 and saves 20 % at
+// V = 151936 (57 vs 71 µs): a parallel region wakes sleeping threads (OMP_WAIT_POLICY=passive).
+constexpr int64_t kSplitMinVocab = 131072;
 std::atomic<int64_t>& split_min_vocab_value() {
   static std::atomic<int64_t> v{[] {
     const char* e = std::getenv("MTRL_SAMPLING_SPLIT_MIN_VOCAB");

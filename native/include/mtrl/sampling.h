@@ -222,7 +222,7 @@ MTRL_HD bool kept(const KeptSet& k, float y, int64_t i) {
 }
 namespace cpu {
 // Rows at least this long are scanned by all threads when a batch has fewer rows than threads
-// (default 262144, or MTRL_SAMPLING_SPLIT_MIN_VOCAB); set returns the previous value. For tests and
+// (default 131072, or MTRL_SAMPLING_SPLIT_MIN_VOCAB); set returns the previous value. For tests and
 // benchmarks: results are the same either way.
 int64_t sampling_split_min_vocab();
 int64_t set_sampling_split_min_vocab(int64_t v);
