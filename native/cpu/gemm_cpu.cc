@@ -324,6 +324,10 @@ int max_threads() {
 #endif
 }
 
+// K split (see sgemm): used when C has at most kSplitKMaxOutput elements and K is at least kSplitKMin.
+constexpr int64_t kSplitKMin = 4096;
+constexpr int64_t kSplitKMaxOutput = 128 * 512;
+
 // Threads worth using for one problem: below ~1 MFLOP a fork costs more than it saves, and there is
 // no point in more threads than micro-tiles.
 int threads_for(int64_t m, int64_t n, int64_t k, const Config& cfg) {
@@ -464,7 +468,39 @@ const char* sgemm_kernel_name() { return config().name; }
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   const Config& cfg = config();
-  driver<float>(cfg, threads_for(m, n, k, cfg), trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+  const int nt = threads_for(m, n, k, cfg);
+  // A small C with a long K (the weight gradients: 128×128 over 15k tokens) has too few tiles per K
+  // slice to share, and a barrier per slice; split K instead: each thread runs its own K range serially
+  // (thread 0 into C with the caller's beta, the others into private buffers), then the parts are added.
+  if (nt > 1 && k >= kSplitKMin && m * n <= kSplitKMaxOutput && alpha != 0.0f) {
+    std::vector<float> parts(static_cast<size_t>((nt - 1) * m * n));
+    std::exception_ptr error;
+#pragma omp parallel num_threads(nt)
+    {
+      int t = 0;
+#ifdef _OPENMP
+      t = omp_get_thread_num();
+#endif
+      const int64_t k0 = k * t / nt, k1 = k * (t + 1) / nt;
+      const float* a = trans_a ? A + k0 * lda : A + k0;
+      const float* b = trans_b ? B + k0 : B + k0 * ldb;
+      try {
+        if (t == 0) driver<float>(cfg, 1, trans_a, trans_b, m, n, k1 - k0, alpha, a, lda, b, ldb, beta, C, ldc);
+        else driver<float>(cfg, 1, trans_a, trans_b, m, n, k1 - k0, alpha, a, lda, b, ldb, 0.0f, parts.data() + (t - 1) * m * n, n);
+      } catch (...) {  // (packing scratch allocation) rethrown outside the parallel region
+#pragma omp critical(mtrl_gemm_split_k_error)
+        if (!error) error = std::current_exception();
+      }
+    }
+    if (error) std::rethrow_exception(error);
+    for (int t = 1; t < nt; ++t) {
+      const float* part = parts.data() + (t - 1) * m * n;
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) C[i * ldc + j] += part[i * n + j];
+    }
+    return;
+  }
+  driver<float>(cfg, nt, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void sgemm_strided_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* A,
