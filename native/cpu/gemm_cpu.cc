@@ -40,7 +40,7 @@ struct Config {
   int64_t kc, nb, mb;  // cache blocks: K slice, B block columns (L2), A block rows (L3)
   KernelFn kernel;
   const char* name;
-  bool avx512_pack = false;  // f32 transposing packs with AVX-512 (pack_a_rows_avx512 / pack_b_cols_avx512)
+  bool avx512_pack = false;  // f32 packs with AVX-512 (pack_a_rows/cols_avx512, pack_b_cols/rows_avx512)
 };
 
 // Portable kernel: the compiler vectorises the inner c-loop with the baseline ISA.
@@ -282,6 +282,28 @@ MTRL_TARGET_AVX512 void pack_b_cols_avx512(const float* B, int64_t ldb, int64_t 
     }
   }
 }
+
+// The two copying packs (op(A) rows contiguous in memory when ta, op(B) columns when !tb): one masked
+// load and store per k instead of an element loop whose trip count the compiler cannot see. They
+// matter when M or N is small against K (weight gradients: each packed value is reused few times).
+// pack_a_panel for ta, f32, MR <= 16.
+MTRL_TARGET_AVX512 void pack_a_cols_avx512(const float* A, int64_t lda, int64_t i0, int64_t rows, int64_t p0, int64_t kc, int mr,
+                                           float* dst) {
+  const __mmask16 lm = static_cast<__mmask16>((1u << rows) - 1u), sm = static_cast<__mmask16>((1u << mr) - 1u);
+  const float* src = A + p0 * lda + i0;
+  for (int64_t k = 0; k < kc; ++k) _mm512_mask_storeu_ps(dst + k * mr, sm, _mm512_maskz_loadu_ps(lm, src + k * lda));
+}
+
+// pack_b_panel for !tb, f32, NR a multiple of 16.
+MTRL_TARGET_AVX512 void pack_b_rows_avx512(const float* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t cols, int nr,
+                                           float* dst) {
+  const float* src = B + p0 * ldb + j0;
+  for (int h = 0; h < nr / 16; ++h) {
+    const int64_t left = std::max<int64_t>(0, std::min<int64_t>(16, cols - 16 * h));
+    const __mmask16 lm = static_cast<__mmask16>((1u << left) - 1u);
+    for (int64_t k = 0; k < kc; ++k) _mm512_storeu_ps(dst + k * nr + 16 * h, _mm512_maskz_loadu_ps(lm, src + k * ldb + 16 * h));
+  }
+}
 #endif
 
 #pragma GCC diagnostic pop
@@ -308,6 +330,7 @@ struct Scratch {
 thread_local Scratch t_pack_a, t_pack_b;
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+constexpr double kMinSliceFlopsPerThread = 4.0e6;
 
 bool in_parallel() {
 #ifdef _OPENMP
@@ -324,18 +347,18 @@ int max_threads() {
 #endif
 }
 
-// K split (see sgemm): used when C has at most kSplitKMaxOutput elements and K is at least kSplitKMin.
-constexpr int64_t kSplitKMin = 4096;
-constexpr int64_t kSplitKMaxOutput = 128 * 512;
-
 // Threads worth using for one problem: below ~1 MFLOP a fork costs more than it saves, and there is
-// no point in more threads than micro-tiles.
+// no point in more threads than micro-tiles. Threads also meet at three barriers per K slice, and the
+// addon runs OpenMP passive (a barrier sleeps and wakes), so each thread needs ~4 MFLOP per slice:
+// a 64×128 weight gradient over 15k tokens ran at 78 GFLOP/s on 2 threads and 115 on one.
 int threads_for(int64_t m, int64_t n, int64_t k, const Config& cfg) {
   if (in_parallel()) return 1;
   double flops = 2.0 * static_cast<double>(m) * n * k;
   if (flops < 2.0e6) return 1;
   int64_t tiles = ceil_div(m, cfg.mr) * ceil_div(n, cfg.nr);
-  int64_t nt = std::min<int64_t>(max_threads(), tiles);
+  const double slice_flops = 2.0 * static_cast<double>(m) * n * std::min<int64_t>(k, cfg.kc);
+  const int64_t by_slice = std::max<int64_t>(1, static_cast<int64_t>(slice_flops / kMinSliceFlopsPerThread));
+  int64_t nt = std::min<int64_t>({static_cast<int64_t>(max_threads()), tiles, by_slice});
   return static_cast<int>(std::max<int64_t>(nt, 1));
 }
 
@@ -385,8 +408,9 @@ void driver(const Config& cfg, int nt, bool ta, bool tb, int64_t m, int64_t n, i
           const int64_t rows = std::min<int64_t>(MR, mc - q * MR);
 #if MTRL_X86
           if constexpr (std::is_same<T, float>::value) {
-            if (cfg.avx512_pack && !ta) {
-              pack_a_rows_avx512(A, lda, i0 + q * MR, rows, p0, kc, MR, Ap + q * MR * kc);
+            if (cfg.avx512_pack) {
+              if (ta) pack_a_cols_avx512(A, lda, i0 + q * MR, rows, p0, kc, MR, Ap + q * MR * kc);
+              else pack_a_rows_avx512(A, lda, i0 + q * MR, rows, p0, kc, MR, Ap + q * MR * kc);
               continue;
             }
           }
@@ -401,8 +425,9 @@ void driver(const Config& cfg, int nt, bool ta, bool tb, int64_t m, int64_t n, i
             const int64_t cols = std::min<int64_t>(NR, nc - q * NR);
 #if MTRL_X86
             if constexpr (std::is_same<T, float>::value) {
-              if (cfg.avx512_pack && tb) {
-                pack_b_cols_avx512(B, ldb, p0, kc, j0 + q * NR, cols, NR, Bp + q * NR * kc);
+              if (cfg.avx512_pack) {
+                if (tb) pack_b_cols_avx512(B, ldb, p0, kc, j0 + q * NR, cols, NR, Bp + q * NR * kc);
+                else pack_b_rows_avx512(B, ldb, p0, kc, j0 + q * NR, cols, NR, Bp + q * NR * kc);
                 continue;
               }
             }
@@ -468,39 +493,7 @@ const char* sgemm_kernel_name() { return config().name; }
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   const Config& cfg = config();
-  const int nt = threads_for(m, n, k, cfg);
-  // A small C with a long K (the weight gradients: 128×128 over 15k tokens) has too few tiles per K
-  // slice to share, and a barrier per slice; split K instead: each thread runs its own K range serially
-  // (thread 0 into C with the caller's beta, the others into private buffers), then the parts are added.
-  if (nt > 1 && k >= kSplitKMin && m * n <= kSplitKMaxOutput && alpha != 0.0f) {
-    std::vector<float> parts(static_cast<size_t>((nt - 1) * m * n));
-    std::exception_ptr error;
-#pragma omp parallel num_threads(nt)
-    {
-      int t = 0;
-#ifdef _OPENMP
-      t = omp_get_thread_num();
-#endif
-      const int64_t k0 = k * t / nt, k1 = k * (t + 1) / nt;
-      const float* a = trans_a ? A + k0 * lda : A + k0;
-      const float* b = trans_b ? B + k0 : B + k0 * ldb;
-      try {
-        if (t == 0) driver<float>(cfg, 1, trans_a, trans_b, m, n, k1 - k0, alpha, a, lda, b, ldb, beta, C, ldc);
-        else driver<float>(cfg, 1, trans_a, trans_b, m, n, k1 - k0, alpha, a, lda, b, ldb, 0.0f, parts.data() + (t - 1) * m * n, n);
-      } catch (...) {  // (packing scratch allocation) rethrown outside the parallel region
-#pragma omp critical(mtrl_gemm_split_k_error)
-        if (!error) error = std::current_exception();
-      }
-    }
-    if (error) std::rethrow_exception(error);
-    for (int t = 1; t < nt; ++t) {
-      const float* part = parts.data() + (t - 1) * m * n;
-      for (int64_t i = 0; i < m; ++i)
-        for (int64_t j = 0; j < n; ++j) C[i * ldc + j] += part[i * n + j];
-    }
-    return;
-  }
-  driver<float>(cfg, nt, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+  driver<float>(cfg, threads_for(m, n, k, cfg), trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void sgemm_strided_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* A,
