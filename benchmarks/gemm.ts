@@ -121,7 +121,7 @@ int main(int argc, char** argv) {
     double flops = 2.0 * CH * (w512 ? 16 : 8) * it * omp_get_max_threads();
     if (flops / dt > best) best = flops / dt;
   }
-  printf("%f %g\n", best / 1e9, sink);
+  printf("%f %g\\n", best / 1e9, sink);
   return 0;
 }
 `;
