@@ -289,14 +289,3 @@ export const args = {
   noTorch: process.argv.includes('--no-torch'),
 };
 
-/** Uniform [0, 1) numbers from a 32-bit seed (mulberry32): the synthetic inputs of the model benchmarks. */
-export function uniformRng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -18,7 +18,8 @@ import { loadCheckpoint } from '../lib/model/checkpoint.js';
 import { writeSafetensors } from '../lib/model/safetensors.js';
 import { AdamW } from '../lib/model/optimizer.js';
 import { buildInfo } from '../lib/device.js';
-import { args, benchDir, benchThreads, clock, markdownTable, printTable, time, torchAvailable, torchLine, torchPython, writeCsv, type Row, type Timing, uniformRng } from './harness.js';
+import { args, benchDir, benchThreads, clock, markdownTable, printTable, time, torchAvailable, torchLine, torchPython, writeCsv, type Row, type Timing } from './harness.js';
+import { mulberry32 } from '../lib/rng.js';
 
 process.env.OMP_WAIT_POLICY ??= 'passive';
 
@@ -33,7 +34,7 @@ const G = 8;
 const promptText = 30;
 const completion = 24;
 
-const r = uniformRng(1);
+const r = mulberry32(1);
 const img = () => {
   const data = new Uint8Array(cfg.imageSize * cfg.imageSize * 3);
   for (let i = 0; i < data.length; i++) data[i] = Math.floor(r() * 256);

@@ -11,7 +11,8 @@ import { JudgeModel } from '../lib/model/judge-model.js';
 import { AdamW } from '../lib/model/optimizer.js';
 import { Tensor } from '../lib/tensor.js';
 import { buildInfo } from '../lib/device.js';
-import { args, printTable, time, writeCsv, type Row, uniformRng } from './harness.js';
+import { args, printTable, time, writeCsv, type Row } from './harness.js';
+import { mulberry32 } from '../lib/rng.js';
 
 // Shared 2-core machines: OpenMP must not spin-wait while other processes hold the cores.
 process.env.OMP_WAIT_POLICY ??= 'passive';
@@ -24,7 +25,7 @@ const completion = 24;
 const prompts = quick ? 4 : 16;
 const G = 8;
 
-const r = uniformRng(1);
+const r = mulberry32(1);
 const img = () => {
   const data = new Uint8Array(32 * 32 * 3);
   for (let i = 0; i < data.length; i++) data[i] = Math.floor(r() * 256);

@@ -277,3 +277,18 @@ export function permutation(n: number, rng: RandomStream): Int32Array {
   for (let i = 0; i < n; i++) p[i] = i;
   return rng.shuffle(p);
 }
+
+/**
+ * mulberry32: uniform [0, 1) numbers from a 32-bit seed. A tiny generator for synthetic data in tests
+ * and benchmarks (one definition for all of them); training and sampling use {@link Rng} and Philox.
+ */
+export function mulberry32(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -14,19 +14,11 @@ import {
   attentionNaiveForward,
   type AttentionOptions,
 } from '../lib/kernels/attention.js';
+import { mulberry32 } from '../lib/rng.js';
 
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness: a fresh seed per run (printed in every failure message) unless MTRL_TEST_SEED.
 const SEED = process.env.MTRL_TEST_SEED ? Number(process.env.MTRL_TEST_SEED) : (Date.now() ^ (process.pid << 8)) >>> 0;
-function mulberry32(a: number): () => number {
-  return () => {
-    a |= 0;
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = mulberry32(SEED);
 function randn(n: number, std = 1): Float32Array {
   const out = new Float32Array(n);

@@ -14,17 +14,8 @@ import { trainBpeJSON } from '../lib/model/bpe-train.js';
 import { CheckpointError, type CheckpointSaveStage, loadCheckpointFolder, MANIFEST_NAME, recoverCheckpointFolder, saveCheckpointFolder } from '../lib/model/checkpoint-files.js';
 import type { SafeTensorInput } from '../lib/model/safetensors.js';
 import { tokenizerFromJSON } from '../lib/model/tokenizer.js';
+import { mulberry32 as rng } from '../lib/rng.js';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A small but realistic checkpoint; `step` makes versions distinguishable. */
 function makeCheckpoint(step: number) {

@@ -10,22 +10,14 @@ import type { Tokenizer } from '../lib/model/tokenizer.js';
 import { RewardModel } from '../lib/rewards/model.js';
 import { SftTrainer } from '../lib/rl/sft-trainer.js';
 import { createTask, type Task } from '../lib/tasks/task.js';
+import { mulberry32 } from '../lib/rng.js';
 
 // The machine is shared: passive OpenMP waiting keeps tiny parallel regions from crawling when other
 // processes hold the cores (see test/model-train.test.ts). Must be set before the addon loads.
 process.env.OMP_WAIT_POLICY ??= 'passive';
 
-/** mulberry32: a small seeded PRNG for test data. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded uniform [0, 1) numbers for test data. */
+export const rng = mulberry32;
 
 /** Binary toy task: label 1 ("yes") when the image is bright. Short prompt so sequences stay tiny. */
 export const brightTask: Task = createTask({

@@ -9,22 +9,13 @@ import { JudgeModel } from '../lib/model/judge-model.js';
 import { referenceHidden, referenceNll, type RefBatch, type RefParams } from './model-reference.js';
 import type { RgbImage } from '../lib/data/types.js';
 import { cudaAvailable } from '../lib/device.js';
+import { mulberry32 as rng } from '../lib/rng.js';
 
 // This 2-core machine is shared: OpenMP's default active spin-waiting makes every parallel region
 // crawl when other processes hold the cores (measured: 1.5 s vs 30 ms per tiny-model forward).
 // Passive waiting must be chosen before the addon (and its OpenMP runtime) loads on first use.
 process.env.OMP_WAIT_POLICY ??= 'passive';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomImage(size: number, r: () => number): RgbImage {
   const data = new Uint8Array(size * size * 3);

@@ -15,19 +15,10 @@ import {
   type KlEstimator,
   type ImportanceSamplingLevel,
 } from '../lib/kernels/policy-loss.js';
+import { mulberry32 as rng } from '../lib/rng.js';
 
 // ---------------------------------------------------------------- random inputs (seed printed)
 const SEED = process.env.MTRL_TEST_SEED ? Number(process.env.MTRL_TEST_SEED) : Math.floor(Math.random() * 2 ** 31);
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = rng(SEED);
 const uniform = (lo: number, hi: number) => lo + (hi - lo) * rand();
 const randint = (n: number) => Math.floor(rand() * n);

@@ -11,17 +11,8 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AtomicWriteStage } from '../lib/model/atomic-file.js';
 import { checkTensorSpecs, parseSafetensors, readSafetensors, type SafeTensorInput, SafetensorsError, serializeSafetensors, writeSafetensors } from '../lib/model/safetensors.js';
+import { mulberry32 as rng } from '../lib/rng.js';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Bytes of a typed array, for bit-exact comparison (NaN payloads and -0 included). */
 function bytesOf(a: ArrayBufferView): Buffer {

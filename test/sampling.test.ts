@@ -7,6 +7,7 @@ import { cudaAvailable } from '../lib/device.js';
 import { gatherLogprobs, logSoftmax, sampleTokens, sampleTokensSortReference, type SampleOptions } from '../lib/kernels/sampling.js';
 import { native } from '../lib/native.js';
 import { Tensor } from '../lib/tensor.js';
+import { mulberry32 } from '../lib/rng.js';
 
 // ---------------------------------------------------------------------------------------------
 // Float64 reference of the definition (written from the documentation, not from the native code)
@@ -115,15 +116,6 @@ function referenceDistribution(x: ArrayLike<number>, o: RefOptions = {}): RefRes
 // Helpers
 
 const rand = mulberry32((Math.random() * 2 ** 32) >>> 0);
-function mulberry32(a: number): () => number {
-  return () => {
-    a |= 0;
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 function randn(): number {
   return Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
 }

@@ -8,20 +8,10 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainBpe, trainBpeJSON } from '../lib/model/bpe-train.js';
 import { DEFAULT_SPECIAL_TOKENS, loadTokenizer, SPECIAL_ROLES, type Tokenizer, tokenizerFromJSON, type TokenizerJSON } from '../lib/model/tokenizer.js';
+import { mulberry32 as rng } from '../lib/rng.js';
 
 // ------------------------------------------------------------------ corpus and random strings
 
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SYLLABLES = ['ka', 'lo', 'mi', 'ter', 'sun', 'ab', 'ex', 'pho', 'to', 'im', 'age', 'ju', 'dge', 're', 'al', 'ness', 'safe', 'un', 'cat', 'dog', 'sky', 'blu', 'red', 'tion', 'ing', 'er', 'ly', 'é', 'ü'];
 const JUDGE_WORDS = ['Is', 'this', 'image', 'natural', '?', 'Answer', 'yes', 'or', 'no', '.', 'The', 'photo', 'shows', 'a', 'safe', 'unsafe', 'scene', 'Which', 'is', 'better', ':', 'A', 'B', 'score', '1-5'];
