@@ -502,11 +502,15 @@ struct LinearDriver {
     be.download(state, state_h);
   }
 
-  // Pass 2: gradient of chunk rows [j0, j0 + cn) with coefficients in coef_h; adds to dW and writes
-  // the chunk's hidden-gradient rows. keep: Z already holds the chunk's full logits.
+  // Pass 2: gradient of chunk rows [j0, j0 + cn) with coefficients in coef_h; adds to dW (writes it
+  // on the first chunk, j0 = 0, so dW needs no zero fill) and writes the chunk's hidden-gradient rows.
+  // keep: Z already holds the chunk's full logits.
   void grad_pass(int64_t j0, int64_t cn, bool keep, float* dW, Tensor& grad_hidden) {
+    const float dw_beta = j0 == 0 ? 0.0f : 1.0f;
     if (be.dev.is_cpu()) {
-      cpu::pl_linear_grad(cpu_chunk(j0, cn, !(keep && full)), coef_h.ptr<float>(), dW, dHc.ptr<float>());
+      cpu::PlLinear L = cpu_chunk(j0, cn, !(keep && full));
+      L.dw_overwrite = j0 == 0;
+      cpu::pl_linear_grad(L, coef_h.ptr<float>(), dW, dHc.ptr<float>());
       be.scatter(dHc.ptr<float>(), grad_hidden.raw(), grad_hidden.dtype, d, rows.ptr<int64_t>() + j0, cn, d);
       return;
     }
@@ -520,7 +524,7 @@ struct LinearDriver {
         const float* Wr = wrows(v, m);
         const float* dZ = Z.ptr<float>() + (v - v0);
         be.sgemm(false, false, cn, d, m, 1.0f, dZ, vbs, Wr, d, v == 0 ? 0.0f : 1.0f, dHc.ptr<float>(), d);
-        be.sgemm(true, false, m, d, cn, 1.0f, dZ, vbs, Hc.ptr<float>(), d, 1.0f, dW + v * d, d);
+        be.sgemm(true, false, m, d, cn, 1.0f, dZ, vbs, Hc.ptr<float>(), d, dw_beta, dW + v * d, d);
       }
     }
     be.scatter(dHc.ptr<float>(), grad_hidden.raw(), grad_hidden.dtype, d, rows.ptr<int64_t>() + j0, cn, d);
@@ -566,7 +570,7 @@ PolicyLossResult policy_loss_linear(const Tensor& hidden, const Tensor& weight, 
     res.grad_hidden = be.alloc(hidden.shape, hidden.dtype);
     fill(res.grad_hidden, 0.0);
     res.grad_weight = be.alloc(weight.shape, DType::F32);
-    fill(res.grad_weight, 0.0);
+    if (n == 0) fill(res.grad_weight, 0.0);  // otherwise the first chunk's gradient pass writes all of it
   }
   PgTerms terms(hb, p);
   std::vector<double> lse(n), lp(n), H(n), g_lp(n), g_H(n);

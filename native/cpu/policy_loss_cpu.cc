@@ -443,7 +443,7 @@ void pl_linear_grad(const PlLinear& L, const float* coef, float* dW, float* dHc)
       const float* wb = weight_rows(L, t, v, vb);
       if (L.recompute) sgemm(false, true, L.c, vb, L.d, 1.0f, L.Hc, L.d, wb, L.d, 0.0f, zb, ldz);
       pl_grad(zb, DType::F32, ldz, nullptr, L.c, v, vb, L.tok, L.inv_temp, coef, zb, DType::F32, ldz);
-      sgemm(true, false, vb, L.d, L.c, 1.0f, zb, ldz, L.Hc, L.d, 1.0f, dW + v * L.d, L.d);
+      sgemm(true, false, vb, L.d, L.c, 1.0f, zb, ldz, L.Hc, L.d, L.dw_overwrite ? 0.0f : 1.0f, dW + v * L.d, L.d);
       sgemm(false, false, L.c, L.d, vb, 1.0f, zb, ldz, wb, L.d, v == lo ? 0.0f : 1.0f, dh, L.d);
     }
     if (lo >= hi) std::memset(dh, 0, static_cast<size_t>(L.c * L.d) * sizeof(float));

@@ -166,6 +166,7 @@ struct PlLinear {
   int64_t B = 0;                 // block width
   bool full_layout = false;      // Z is (c, V): the chunk's logits stay there between the passes
   bool recompute = true;         // the gradient pass recomputes each logits block
+  bool dw_overwrite = false;     // dW = dZᵀ·Hc (the first chunk: dW needs no zero fill) instead of +=
   float* Z = nullptr;            // (c, V) when full_layout, else (nt, c, B) per-thread scratch
   float* part = nullptr;         // (nt, c, max(4, d)) per-thread partial statistics / dH
   float* wscratch = nullptr;     // (nt, B, d) f32 weight blocks when W is bf16
@@ -173,7 +174,7 @@ struct PlLinear {
 int pl_linear_threads();
 // state (c, 4) = online statistics of the chunk's rows over the whole vocabulary.
 void pl_linear_stats(const PlLinear& L, float* state);
-// Gradient with coefficients coef (c, 4): dW (V, d) += dZᵀ·Hc and dHc (c, d) = dZ·W.
+// Gradient with coefficients coef (c, 4): dW (V, d) += dZᵀ·Hc (= with dw_overwrite) and dHc (c, d) = dZ·W.
 void pl_linear_grad(const PlLinear& L, const float* coef, float* dW, float* dHc);
 }  // namespace cpu
 
