@@ -421,6 +421,8 @@ struct LinearDriver {
   Tensor part;           // CPU: per-thread partial statistics / hidden gradients
   int nt = 1;            // CPU: threads (vocabulary slices)
   bool full = false;     // CPU: Z holds the chunk's full logits
+  Tensor HcA, HcB;       // CPU: the chunk rows packed once per pass for the GEMMs (see cpu::sgemm_pack_a)
+  bool pack_hc = false;
   int64_t B = 0;         // CPU: block width
 
   cpu::PlLinear cpu_chunk(int64_t j0, int64_t cn, bool recompute) {
@@ -431,6 +433,7 @@ struct LinearDriver {
     L.B = B, L.full_layout = full, L.recompute = recompute;
     L.Z = Z.ptr<float>(), L.part = part.ptr<float>();
     L.wscratch = Wf.storage ? Wf.ptr<float>() : nullptr;
+    if (pack_hc) L.hc_pack_a = HcA.ptr<float>(), L.hc_pack_b = HcB.ptr<float>();
     return L;
   }
 
@@ -458,6 +461,16 @@ struct LinearDriver {
       Z = full ? be.alloc({c, V}, DType::F32) : be.alloc({nt, c, B}, DType::F32);
       part = be.alloc({nt, c, std::max<int64_t>(4, d)}, DType::F32);
       if (w.dtype != DType::F32) Wf = be.alloc({nt, B, d}, DType::F32);
+      // Prepacking pays when the chunk rows are multiplied with many blocks (MTRL_PL_PREPACK=0: off, for A/B runs).
+      static const bool prepack = [] {
+        const char* e = std::getenv("MTRL_PL_PREPACK");
+        return !(e && e[0] == '0');
+      }();
+      pack_hc = prepack;
+      if (pack_hc) {
+        HcA = be.alloc({cpu::sgemm_packed_a_floats(c, d)}, DType::F32);
+        HcB = be.alloc({cpu::sgemm_packed_b_floats(c, d)}, DType::F32);
+      }
     } else {
       Z = be.alloc({c, vbs}, DType::F32);
       if (w.dtype != DType::F32) Wf = be.alloc({wsub, d}, DType::F32);

@@ -372,26 +372,67 @@ void scale_c(int64_t m, int64_t n, float beta, float* C, int64_t ldc) {
   }
 }
 
+// Split K, N and M into equal blocks no larger than the configured ones (rounded up to whole
+// micro-panels), so there is no thin remainder block: N = 1024 gives 3 × 352, not 480+480+64.
+inline int64_t even_block(int64_t total, int64_t cap, int64_t unit) {
+  const int64_t parts = ceil_div(total, cap);
+  return std::max<int64_t>(unit, ceil_div(ceil_div(total, parts), unit) * unit);
+}
+
+// Panel q of op(A)'s block rows [i0, i0 + mc) × K slice [p0, p0 + kc), MR rows, into dst.
+template <typename T>
+inline void pack_a_one(const Config& cfg, bool ta, const T* A, int64_t lda, int64_t i0, int64_t rows, int64_t p0, int64_t kc,
+                       float* dst) {
+#if MTRL_X86
+  if constexpr (std::is_same<T, float>::value) {
+    if (cfg.avx512_pack) {
+      if (ta) pack_a_cols_avx512(A, lda, i0, rows, p0, kc, cfg.mr, dst);
+      else pack_a_rows_avx512(A, lda, i0, rows, p0, kc, cfg.mr, dst);
+      return;
+    }
+  }
+#endif
+  pack_a_panel(ta, A, lda, i0, rows, p0, kc, cfg.mr, dst);
+}
+
+// Panel of op(B)'s K slice [p0, p0 + kc) × columns [j0, j0 + cols), NR columns, into dst.
+template <typename T>
+inline void pack_b_one(const Config& cfg, bool tb, const T* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t cols,
+                       float* dst) {
+#if MTRL_X86
+  if constexpr (std::is_same<T, float>::value) {
+    if (cfg.avx512_pack) {
+      if (tb) pack_b_cols_avx512(B, ldb, p0, kc, j0, cols, cfg.nr, dst);
+      else pack_b_rows_avx512(B, ldb, p0, kc, j0, cols, cfg.nr, dst);
+      return;
+    }
+  }
+#endif
+  pack_b_panel(tb, B, ldb, p0, kc, j0, cols, cfg.nr, dst);
+}
+
+// Where a prepacked operand keeps the block the driver needs (see sgemm_pack_a / sgemm_pack_b): the
+// blocks of MB rows (NB columns) one after another, each with its K slices one after another, each
+// slice its panels in order. Every panel is stored full-size (MR × kc), zero-padded.
+inline int64_t packed_offset(int64_t block0, int64_t block_len, int64_t unit, int64_t k, int64_t p0) {
+  return block0 * k + ceil_div(block_len, unit) * unit * p0;
+}
+
 // One GEMM with `nt` threads (nt == 1: serial, no fork). C is f32 with leading dimension ldc.
+// preA / preB: op(A) / op(B) already packed for this (m, k) / (k, n) (nullptr: pack here).
 template <typename T>
 void driver(const Config& cfg, int nt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const T* A, int64_t lda,
-            const T* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+            const T* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* preA = nullptr, const float* preB = nullptr) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0 || alpha == 0.0f) {
     scale_c(m, n, beta, C, ldc);
     return;
   }
   const int MR = cfg.mr, NR = cfg.nr;
-  // Split K, N and M into equal blocks no larger than the configured ones (rounded up to whole
-  // micro-panels), so there is no thin remainder block: N = 1024 gives 3 × 352, not 480+480+64.
-  auto even = [](int64_t total, int64_t cap, int64_t unit) {
-    const int64_t parts = ceil_div(total, cap);
-    return std::max<int64_t>(unit, ceil_div(ceil_div(total, parts), unit) * unit);
-  };
-  const int64_t KC = even(k, cfg.kc, 1), NB = even(n, cfg.nb, NR), MB = even(m, cfg.mb, MR);
+  const int64_t KC = even_block(k, cfg.kc, 1), NB = even_block(n, cfg.nb, NR), MB = even_block(m, cfg.mb, MR);
   const int64_t mb_max = std::min(MB, ceil_div(m, MR) * MR), nb_max = std::min(NB, ceil_div(n, NR) * NR);
-  float* Ap = t_pack_a.get(static_cast<size_t>(mb_max * std::min(KC, k)));
-  float* Bp = t_pack_b.get(static_cast<size_t>(nb_max * std::min(KC, k)));
+  float* Ap = preA ? nullptr : t_pack_a.get(static_cast<size_t>(mb_max * std::min(KC, k)));
+  float* Bp = preB ? nullptr : t_pack_b.get(static_cast<size_t>(nb_max * std::min(KC, k)));
   const KernelFn kernel = cfg.kernel;
 
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -403,36 +444,20 @@ void driver(const Config& cfg, int nt, bool ta, bool tb, int64_t m, int64_t n, i
       for (int64_t p0 = 0; p0 < k; p0 += KC) {
         const int64_t kc = std::min(KC, k - p0);
         const float beta_eff = p0 == 0 ? beta : 1.0f;  // later K slices accumulate onto the first
+        const float* Ablk = preA ? preA + packed_offset(i0, mc, MR, k, p0) : Ap;
+        if (!preA) {
 #pragma omp for schedule(static)
-        for (int64_t q = 0; q < a_panels; ++q) {
-          const int64_t rows = std::min<int64_t>(MR, mc - q * MR);
-#if MTRL_X86
-          if constexpr (std::is_same<T, float>::value) {
-            if (cfg.avx512_pack) {
-              if (ta) pack_a_cols_avx512(A, lda, i0 + q * MR, rows, p0, kc, MR, Ap + q * MR * kc);
-              else pack_a_rows_avx512(A, lda, i0 + q * MR, rows, p0, kc, MR, Ap + q * MR * kc);
-              continue;
-            }
-          }
-#endif
-          pack_a_panel(ta, A, lda, i0 + q * MR, rows, p0, kc, MR, Ap + q * MR * kc);
+          for (int64_t q = 0; q < a_panels; ++q)
+            pack_a_one(cfg, ta, A, lda, i0 + q * MR, std::min<int64_t>(MR, mc - q * MR), p0, kc, Ap + q * MR * kc);
         }
         for (int64_t j0 = 0; j0 < n; j0 += NB) {
           const int64_t nc = std::min(NB, n - j0);
           const int64_t b_panels = ceil_div(nc, NR);
+          const float* Bblk = preB ? preB + packed_offset(j0, nc, NR, k, p0) : Bp;
+          if (!preB) {
 #pragma omp for schedule(static)
-          for (int64_t q = 0; q < b_panels; ++q) {
-            const int64_t cols = std::min<int64_t>(NR, nc - q * NR);
-#if MTRL_X86
-            if constexpr (std::is_same<T, float>::value) {
-              if (cfg.avx512_pack) {
-                if (tb) pack_b_cols_avx512(B, ldb, p0, kc, j0 + q * NR, cols, NR, Bp + q * NR * kc);
-                else pack_b_rows_avx512(B, ldb, p0, kc, j0 + q * NR, cols, NR, Bp + q * NR * kc);
-                continue;
-              }
-            }
-#endif
-            pack_b_panel(tb, B, ldb, p0, kc, j0 + q * NR, cols, NR, Bp + q * NR * kc);
+            for (int64_t q = 0; q < b_panels; ++q)
+              pack_b_one(cfg, tb, B, ldb, p0, kc, j0 + q * NR, std::min<int64_t>(NR, nc - q * NR), Bp + q * NR * kc);
           }
           // Tiles in A-panel-major order: a thread's consecutive tiles reuse one A micro-panel from L1.
 #pragma omp for schedule(static)
@@ -440,8 +465,8 @@ void driver(const Config& cfg, int nt, bool ta, bool tb, int64_t m, int64_t n, i
             const int64_t qa = t / b_panels, qb = t % b_panels;
             const int64_t rows = std::min<int64_t>(MR, mc - qa * MR), cols = std::min<int64_t>(NR, nc - qb * NR);
             float* c = C + (i0 + qa * MR) * ldc + j0 + qb * NR;
-            const float* ap = Ap + qa * MR * kc;
-            const float* bp = Bp + qb * NR * kc;
+            const float* ap = Ablk + qa * MR * kc;
+            const float* bp = Bblk + qb * NR * kc;
             if (rows == MR && cols == NR) {
               kernel(kc, ap, bp, c, ldc, alpha, beta_eff);
             } else {
@@ -489,6 +514,51 @@ void batched(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, con
 }  // namespace
 
 const char* sgemm_kernel_name() { return config().name; }
+
+int64_t sgemm_packed_a_floats(int64_t m, int64_t k) {
+  const Config& cfg = config();
+  return m <= 0 || k <= 0 ? 0 : ceil_div(m, cfg.mr) * cfg.mr * k;
+}
+int64_t sgemm_packed_b_floats(int64_t k, int64_t n) {
+  const Config& cfg = config();
+  return n <= 0 || k <= 0 ? 0 : ceil_div(n, cfg.nr) * cfg.nr * k;
+}
+
+void sgemm_pack_a(bool trans_a, int64_t m, int64_t k, const float* A, int64_t lda, float* dst) {
+  const Config& cfg = config();
+  if (m <= 0 || k <= 0) return;
+  const int64_t KC = even_block(k, cfg.kc, 1), MB = even_block(m, cfg.mb, cfg.mr);
+  for (int64_t i0 = 0; i0 < m; i0 += MB) {
+    const int64_t mc = std::min(MB, m - i0);
+    for (int64_t p0 = 0; p0 < k; p0 += KC) {
+      const int64_t kc = std::min(KC, k - p0);
+      float* blk = dst + packed_offset(i0, mc, cfg.mr, k, p0);
+      for (int64_t q = 0; q < ceil_div(mc, cfg.mr); ++q)
+        pack_a_one(cfg, trans_a, A, lda, i0 + q * cfg.mr, std::min<int64_t>(cfg.mr, mc - q * cfg.mr), p0, kc, blk + q * cfg.mr * kc);
+    }
+  }
+}
+
+void sgemm_pack_b(bool trans_b, int64_t k, int64_t n, const float* B, int64_t ldb, float* dst) {
+  const Config& cfg = config();
+  if (n <= 0 || k <= 0) return;
+  const int64_t KC = even_block(k, cfg.kc, 1), NB = even_block(n, cfg.nb, cfg.nr);
+  for (int64_t j0 = 0; j0 < n; j0 += NB) {
+    const int64_t nc = std::min(NB, n - j0);
+    for (int64_t p0 = 0; p0 < k; p0 += KC) {
+      const int64_t kc = std::min(KC, k - p0);
+      float* blk = dst + packed_offset(j0, nc, cfg.nr, k, p0);
+      for (int64_t q = 0; q < ceil_div(nc, cfg.nr); ++q)
+        pack_b_one(cfg, trans_b, B, ldb, p0, kc, j0 + q * cfg.nr, std::min<int64_t>(cfg.nr, nc - q * cfg.nr), blk + q * cfg.nr * kc);
+    }
+  }
+}
+
+void sgemm_prepacked(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* A, int64_t lda,
+                     const float* packed_a, const float* B, int64_t ldb, const float* packed_b, float beta, float* C, int64_t ldc) {
+  const Config& cfg = config();
+  driver<float>(cfg, threads_for(m, n, k, cfg), trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, packed_a, packed_b);
+}
 
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {

@@ -385,6 +385,8 @@ inline float* z_block(const PlLinear& L, int t, int64_t v) {
 
 void pl_linear_stats(const PlLinear& L, float* state) {
   const int want = pl_linear_threads();
+  // Every vocabulary block multiplies the same chunk rows: pack them once for all threads.
+  if (L.hc_pack_a) sgemm_pack_a(false, L.c, L.d, L.Hc, L.d, L.hc_pack_a);
   int used = 1;
   std::vector<char> empty_slice(static_cast<size_t>(want), 0);
 #pragma omp parallel num_threads(want) if (want > 1)
@@ -400,7 +402,7 @@ void pl_linear_stats(const PlLinear& L, float* state) {
     for (int64_t v = lo; v < hi; v += L.B) {
       const int64_t vb = std::min(L.B, hi - v);
       float* zb = z_block(L, t, v);
-      sgemm(false, true, L.c, vb, L.d, 1.0f, L.Hc, L.d, weight_rows(L, t, v, vb), L.d, 0.0f, zb, ldz);
+      sgemm_prepacked(false, true, L.c, vb, L.d, 1.0f, L.Hc, L.d, L.hc_pack_a, weight_rows(L, t, v, vb), L.d, nullptr, 0.0f, zb, ldz);
       pl_stats(zb, DType::F32, ldz, nullptr, L.c, v, vb, L.tok, L.inv_temp, st, v == lo);
     }
   }
@@ -425,6 +427,8 @@ void pl_linear_stats(const PlLinear& L, float* state) {
 
 void pl_linear_grad(const PlLinear& L, const float* coef, float* dW, float* dHc) {
   const int want = pl_linear_threads();
+  if (L.recompute && L.hc_pack_a) sgemm_pack_a(false, L.c, L.d, L.Hc, L.d, L.hc_pack_a);
+  if (L.hc_pack_b) sgemm_pack_b(false, L.c, L.d, L.Hc, L.d, L.hc_pack_b);
   int used = 1;
   std::vector<char> empty_slice(static_cast<size_t>(want), 0);
 #pragma omp parallel num_threads(want) if (want > 1)
@@ -441,9 +445,10 @@ void pl_linear_grad(const PlLinear& L, const float* coef, float* dW, float* dHc)
       const int64_t vb = std::min(L.B, hi - v);
       float* zb = z_block(L, t, v);
       const float* wb = weight_rows(L, t, v, vb);
-      if (L.recompute) sgemm(false, true, L.c, vb, L.d, 1.0f, L.Hc, L.d, wb, L.d, 0.0f, zb, ldz);
+      if (L.recompute) sgemm_prepacked(false, true, L.c, vb, L.d, 1.0f, L.Hc, L.d, L.hc_pack_a, wb, L.d, nullptr, 0.0f, zb, ldz);
       pl_grad(zb, DType::F32, ldz, nullptr, L.c, v, vb, L.tok, L.inv_temp, coef, zb, DType::F32, ldz);
-      sgemm(true, false, vb, L.d, L.c, 1.0f, zb, ldz, L.Hc, L.d, L.dw_overwrite ? 0.0f : 1.0f, dW + v * L.d, L.d);
+      sgemm_prepacked(true, false, vb, L.d, L.c, 1.0f, zb, ldz, nullptr, L.Hc, L.d, L.hc_pack_b, L.dw_overwrite ? 0.0f : 1.0f,
+                      dW + v * L.d, L.d);
       sgemm(false, false, L.c, L.d, vb, 1.0f, zb, ldz, wb, L.d, v == lo ? 0.0f : 1.0f, dh, L.d);
     }
     if (lo >= hi) std::memset(dh, 0, static_cast<size_t>(L.c * L.d) * sizeof(float));

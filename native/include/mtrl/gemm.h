@@ -57,6 +57,18 @@ void bgemm_strided_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int
 // Name of the micro-kernel the current SIMD level selects ("avx512 14x32", "avx2 6x16", "scalar 4x16").
 const char* sgemm_kernel_name();
 
+// An operand shared by several GEMMs, packed once (the fused policy loss multiplies one chunk of hidden
+// rows with every vocabulary block: packing it per block cost a few % of the loss). op(A) is m×k,
+// op(B) is k×n; the buffers (64-byte aligned) hold sgemm_packed_{a,b}_floats floats and are valid for any other
+// dimension, while the SIMD level stays the same. sgemm_prepacked is sgemm with either operand (or
+// both) taken from such a buffer instead of A / B (pass nullptr to pack that one as usual).
+int64_t sgemm_packed_a_floats(int64_t m, int64_t k);
+int64_t sgemm_packed_b_floats(int64_t k, int64_t n);
+void sgemm_pack_a(bool trans_a, int64_t m, int64_t k, const float* A, int64_t lda, float* dst);
+void sgemm_pack_b(bool trans_b, int64_t k, int64_t n, const float* B, int64_t ldb, float* dst);
+void sgemm_prepacked(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* A, int64_t lda,
+                     const float* packed_a, const float* B, int64_t ldb, const float* packed_b, float beta, float* C, int64_t ldc);
+
 }  // namespace cpu
 
 #ifdef MTRL_WITH_CUDA

@@ -170,6 +170,8 @@ struct PlLinear {
   float* Z = nullptr;            // (c, V) when full_layout, else (nt, c, B) per-thread scratch
   float* part = nullptr;         // (nt, c, max(4, d)) per-thread partial statistics / dH
   float* wscratch = nullptr;     // (nt, B, d) f32 weight blocks when W is bf16
+  float* hc_pack_a = nullptr;    // sgemm_packed_a_floats(c, d): Hc packed once per pass as the logits GEMM's A
+  float* hc_pack_b = nullptr;    // sgemm_packed_b_floats(c, d): Hc packed once per pass as the dW GEMM's B
 };
 int pl_linear_threads();
 // state (c, 4) = online statistics of the chunk's rows over the whole vocabulary.
