@@ -6,7 +6,7 @@
 // over N·T ∈ {1024, 4096} × V ∈ {32000, 151936} × d ∈ {512, 2048} (`--quick`: N·T = 1024, V = 32000,
 // d = 512). Each (impl, shape) runs in a fresh process so its peak memory is its own: native peak
 // bytes over the live bytes before the call (tensors) and peak RSS growth (everything).
-// Usage: npx tsx benchmarks/policy-loss.ts [--clock cpu] [--quick] [--no-torch]
+// Usage: npx tsx benchmarks/policy-loss.ts [--clock cpu] [--quick] [--no-torch] [--shape NTxVxd ...]
 // Also times our matmul on the loss's three products alone ('gemm3') and reports the fused loss's
 // rate as a % of that (it is GEMM-bound).
 import { spawnSync } from 'node:child_process';
@@ -132,8 +132,16 @@ function parent(): void {
   process.env.MTRL_BENCH_CLOCK = clock; // the children time on the same clock
   console.log(torchLine());
   const shapes: Shape[] = [];
-  for (const NT of args.quick ? [1024] : [1024, 4096])
-    for (const V of args.quick ? [32000] : [32000, 151936]) for (const d of args.quick ? [512] : [512, 2048]) shapes.push({ NT, V, d });
+  // --shape NTxVxd (repeatable) picks shapes instead of the grid, e.g. --shape 2048x151936x512.
+  for (let i = 0; i < process.argv.length; i++) {
+    if (process.argv[i] !== '--shape') continue;
+    const m = /^(\d+)x(\d+)x(\d+)$/.exec(process.argv[i + 1] ?? '');
+    if (!m || Number(m[1]) % T !== 0) throw new RangeError(`--shape must be NTxVxd with NT a multiple of ${T}, got ${process.argv[i + 1]}`);
+    shapes.push({ NT: Number(m[1]), V: Number(m[2]), d: Number(m[3]) });
+  }
+  if (shapes.length === 0)
+    for (const NT of args.quick ? [1024] : [1024, 4096])
+      for (const V of args.quick ? [32000] : [32000, 151936]) for (const d of args.quick ? [512] : [512, 2048]) shapes.push({ NT, V, d });
   const impls: Impl[] = ['fused-linear', 'gemm3', 'logits-path', 'unfused'];
   const withTorch = !args.noTorch && torchAvailable();
   if (withTorch) impls.push('torch');

@@ -122,8 +122,9 @@ export function native(): NativeAddon {
   if (loaded) return loaded.addon;
   // OpenMP threads that busy-wait between parallel regions steal the cores from everything else on a
   // shared or oversubscribed machine (measured here: a 30 ms forward pass became 1.5 s). Sleep
-  // instead unless the user chose otherwise; libgomp reads this when the addon is loaded.
-  process.env.OMP_WAIT_POLICY ??= 'passive';
+  // instead unless the user chose otherwise (OMP_WAIT_POLICY, or a bounded spin with GOMP_SPINCOUNT);
+  // libgomp reads this when the addon is loaded.
+  if (process.env.GOMP_SPINCOUNT === undefined) process.env.OMP_WAIT_POLICY ??= 'passive';
   const errors: LoadAttempt[] = [];
   for (const c of candidates()) {
     let p: string;

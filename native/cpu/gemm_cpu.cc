@@ -411,6 +411,14 @@ inline void pack_b_one(const Config& cfg, bool tb, const T* B, int64_t ldb, int6
   pack_b_panel(tb, B, ldb, p0, kc, j0, cols, cfg.nr, dst);
 }
 
+// Columns per packed B block: the configured NB holds a KC × NB block in L2; when K is shorter than
+// KC the same bytes hold more columns, and fewer blocks mean fewer barriers between the threads
+// (decode's 128 × 1024 × 128 product: one block instead of three).
+inline int64_t nb_cap(const Config& cfg, int64_t k) {
+  const int64_t kc = std::max<int64_t>(1, std::min(k, cfg.kc));
+  return std::max(cfg.nb, cfg.kc * cfg.nb / kc / cfg.nr * cfg.nr);
+}
+
 // Where a prepacked operand keeps the block the driver needs (see sgemm_pack_a / sgemm_pack_b): the
 // blocks of MB rows (NB columns) one after another, each with its K slices one after another, each
 // slice its panels in order. Every panel is stored full-size (MR × kc), zero-padded.
@@ -429,7 +437,7 @@ void driver(const Config& cfg, int nt, bool ta, bool tb, int64_t m, int64_t n, i
     return;
   }
   const int MR = cfg.mr, NR = cfg.nr;
-  const int64_t KC = even_block(k, cfg.kc, 1), NB = even_block(n, cfg.nb, NR), MB = even_block(m, cfg.mb, MR);
+  const int64_t KC = even_block(k, cfg.kc, 1), NB = even_block(n, nb_cap(cfg, k), NR), MB = even_block(m, cfg.mb, MR);
   const int64_t mb_max = std::min(MB, ceil_div(m, MR) * MR), nb_max = std::min(NB, ceil_div(n, NR) * NR);
   float* Ap = preA ? nullptr : t_pack_a.get(static_cast<size_t>(mb_max * std::min(KC, k)));
   float* Bp = preB ? nullptr : t_pack_b.get(static_cast<size_t>(nb_max * std::min(KC, k)));
@@ -542,7 +550,7 @@ void sgemm_pack_a(bool trans_a, int64_t m, int64_t k, const float* A, int64_t ld
 void sgemm_pack_b(bool trans_b, int64_t k, int64_t n, const float* B, int64_t ldb, float* dst) {
   const Config& cfg = config();
   if (n <= 0 || k <= 0) return;
-  const int64_t KC = even_block(k, cfg.kc, 1), NB = even_block(n, cfg.nb, cfg.nr);
+  const int64_t KC = even_block(k, cfg.kc, 1), NB = even_block(n, nb_cap(cfg, k), cfg.nr);
   for (int64_t j0 = 0; j0 < n; j0 += NB) {
     const int64_t nc = std::min(NB, n - j0);
     for (int64_t p0 = 0; p0 < k; p0 += KC) {

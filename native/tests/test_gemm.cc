@@ -87,7 +87,8 @@ MTRL_TEST(test_gemm, block_boundaries) {
   double max_abs = 0;
   // K past KC (384/256), N past NB (480/384), M past MB (3024 for AVX-512).
   CHECK(check_one(false, false, 40, 30, 1000, 1.0f, 0.0f, 0, &max_abs) <= 1.0);
-  CHECK(check_one(false, true, 20, 1000, 33, 1.0f, 1.0f, 3, &max_abs) <= 1.0);
+  CHECK(check_one(false, true, 20, 1000, 33, 1.0f, 1.0f, 3, &max_abs) <= 1.0);   // short K: one wide N block
+  CHECK(check_one(false, true, 20, 1000, 400, 1.0f, 1.0f, 3, &max_abs) <= 1.0);  // K past KC: N blocks of NB
   CHECK(check_one(true, false, 3100, 20, 12, 2.0f, 0.5f, 0, &max_abs) <= 1.0);
   note("max abs error " + sci(max_abs));
 }
