@@ -339,6 +339,20 @@ bool in_parallel() {
   return false;
 #endif
 }
+int thread_num() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+int team_threads() {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
 int max_threads() {
 #ifdef _OPENMP
   return omp_get_max_threads();
@@ -426,15 +440,70 @@ inline int64_t packed_offset(int64_t block0, int64_t block_len, int64_t unit, in
   return block0 * k + ceil_div(block_len, unit) * unit * p0;
 }
 
-// One GEMM with `nt` threads (nt == 1: serial, no fork). C is f32 with leading dimension ldc.
-// preA / preB: op(A) / op(B) already packed for this (m, k) / (k, n) (nullptr: pack here).
 template <typename T>
 void driver(const Config& cfg, int nt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const T* A, int64_t lda,
-            const T* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* preA = nullptr, const float* preB = nullptr) {
+            const T* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* preA = nullptr, const float* preB = nullptr);
+
+// Threads for splitting K when the output is small and K long (weight gradients over many tokens:
+// 64 × 128 × 15104). Splitting M/N there leaves each thread too little work per K slice for the
+// three barriers every slice costs, so such products ran on one thread; with K split each thread
+// runs a whole serial GEMM over its share of K into a private partial C, and the partials are
+// added at the end: one fork and join in all.
+int split_k_threads(int64_t m, int64_t n, int64_t k, const Config& cfg) {
+  if (in_parallel()) return 1;
+  const int64_t T = max_threads();
+  if (T < 2 || m * n > (int64_t{1} << 16) || k < 8 * cfg.kc) return 1;
+  const double flops = 2.0 * static_cast<double>(m) * n * k;
+  const int64_t by_work = static_cast<int64_t>(flops / 16.0e6);  // a fork and join cost ~0.1 ms here
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({T, by_work, k / (2 * cfg.kc)})));
+}
+
+template <typename T>
+void split_k(const Config& cfg, int ks, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const T* A, int64_t lda,
+             const T* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  std::vector<float> part(static_cast<size_t>((ks - 1) * m * n));
+  std::exception_ptr err;
+#pragma omp parallel num_threads(ks)
+  {
+    // A loop, not one share per thread: the runtime may give fewer threads than asked.
+    for (int t = thread_num(); t < ks; t += team_threads()) {
+      const int64_t k0 = k * t / ks, k1 = k * (t + 1) / ks;
+      // op(A)[:, k0:k1] and op(B)[k0:k1, :] in the caller's layout.
+      const T* At = ta ? A + k0 * lda : A + k0;
+      const T* Bt = tb ? B + k0 : B + k0 * ldb;
+      try {
+        if (t == 0) driver<T>(cfg, 1, ta, tb, m, n, k1 - k0, alpha, At, lda, Bt, ldb, beta, C, ldc);
+        else driver<T>(cfg, 1, ta, tb, m, n, k1 - k0, alpha, At, lda, Bt, ldb, 0.0f, part.data() + (t - 1) * m * n, n);
+      } catch (...) {
+#pragma omp critical(mtrl_gemm_error)
+        if (!err) err = std::current_exception();
+      }
+    }
+  }
+  if (err) std::rethrow_exception(err);
+  // Fixed order: the result does not depend on timing.
+  for (int t = 1; t < ks; ++t)
+    for (int64_t i = 0; i < m; ++i) {
+      const float* p = part.data() + ((t - 1) * m + i) * n;
+      float* c = C + i * ldc;
+      for (int64_t j = 0; j < n; ++j) c[j] += p[j];
+    }
+}
+
+// One GEMM with `nt` threads (nt == 1: serial, no fork, unless K is worth splitting: split_k).
+// C is f32 with leading dimension ldc. preA / preB: op(A) / op(B) already packed for this (m, k) /
+// (k, n) (nullptr: pack here).
+template <typename T>
+void driver(const Config& cfg, int nt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const T* A, int64_t lda,
+            const T* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* preA, const float* preB) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0 || alpha == 0.0f) {
     scale_c(m, n, beta, C, ldc);
     return;
+  }
+  if (!preA && !preB) {
+    const int ks = split_k_threads(m, n, k, cfg);
+    if (ks > 1) return split_k<T>(cfg, ks, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
   }
   const int MR = cfg.mr, NR = cfg.nr;
   const int64_t KC = even_block(k, cfg.kc, 1), NB = even_block(n, nb_cap(cfg, k), NR), MB = even_block(m, cfg.mb, MR);

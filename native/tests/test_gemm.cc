@@ -93,6 +93,26 @@ MTRL_TEST(test_gemm, block_boundaries) {
   note("max abs error " + sci(max_abs));
 }
 
+MTRL_TEST(test_gemm, split_k_for_small_outputs_and_long_k) {
+  // Small C and long K run with K split over the threads (private partials, summed in a fixed
+  // order). Three threads so the shares are uneven; every transpose, beta 0 and beta != 0.
+#ifdef _OPENMP
+  const int before = omp_get_max_threads();
+  omp_set_num_threads(3);
+#endif
+  const int64_t shapes[][3] = {{64, 128, 15104}, {5, 7, 5000}, {128, 128, 4000}, {31, 65, 3333}};
+  double max_abs = 0;
+  for (auto& s : shapes)
+    for (int t = 0; t < 4; ++t) {
+      double w = check_one(t & 1, t & 2, s[0], s[1], s[2], 0.7f, t % 2 ? 0.5f : 0.0f, t, &max_abs);
+      CHECK_MSG(w <= 1.0, "m=" << s[0] << " n=" << s[1] << " k=" << s[2] << " ta=" << (t & 1) << " tb=" << bool(t & 2) << " error ratio " << w);
+    }
+#ifdef _OPENMP
+  omp_set_num_threads(before);
+#endif
+  note("max abs error " + sci(max_abs));
+}
+
 MTRL_TEST(test_gemm, prepacked_operands_match_sgemm) {
   // sgemm_prepacked with op(A), op(B) or both packed once gives the same bits as sgemm: at every SIMD
   // level, every transpose, across the K slice, N block and M block boundaries and with padded ld.
