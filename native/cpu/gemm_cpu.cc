@@ -490,6 +490,31 @@ void split_k(const Config& cfg, int ks, bool ta, bool tb, int64_t m, int64_t n, 
     }
 }
 
+// Small products on several threads: each thread computes its own columns of C with a serial GEMM,
+// packing op(A) for itself. Packing A once per thread costs little next to the barriers a shared
+// pack needs (pack A, pack B, compute: three per block; the addon's OpenMP threads sleep at each).
+constexpr double kSplitNMaxFlops = 128.0e6;
+template <typename T>
+void split_n(const Config& cfg, int nt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const T* A, int64_t lda,
+             const T* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  const int64_t panels = ceil_div(n, cfg.nr);
+  std::exception_ptr err;
+#pragma omp parallel num_threads(nt)
+  {
+    for (int t = thread_num(); t < nt; t += team_threads()) {
+      const int64_t j0 = std::min(n, panels * t / nt * cfg.nr), j1 = std::min(n, panels * (t + 1) / nt * cfg.nr);
+      if (j0 >= j1) continue;
+      try {
+        driver<T>(cfg, 1, ta, tb, m, j1 - j0, k, alpha, A, lda, tb ? B + j0 * ldb : B + j0, ldb, beta, C + j0, ldc);
+      } catch (...) {
+#pragma omp critical(mtrl_gemm_error)
+        if (!err) err = std::current_exception();
+      }
+    }
+  }
+  if (err) std::rethrow_exception(err);
+}
+
 // One GEMM with `nt` threads (nt == 1: serial, no fork, unless K is worth splitting: split_k).
 // C is f32 with leading dimension ldc. preA / preB: op(A) / op(B) already packed for this (m, k) /
 // (k, n) (nullptr: pack here).
@@ -504,6 +529,8 @@ void driver(const Config& cfg, int nt, bool ta, bool tb, int64_t m, int64_t n, i
   if (!preA && !preB) {
     const int ks = split_k_threads(m, n, k, cfg);
     if (ks > 1) return split_k<T>(cfg, ks, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (nt > 1 && 2.0 * static_cast<double>(m) * n * k <= kSplitNMaxFlops && ceil_div(n, cfg.nr) >= 2 * nt)
+      return split_n<T>(cfg, nt, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
   }
   const int MR = cfg.mr, NR = cfg.nr;
   const int64_t KC = even_block(k, cfg.kc, 1), NB = even_block(n, nb_cap(cfg, k), NR), MB = even_block(m, cfg.mb, MR);

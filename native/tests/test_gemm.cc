@@ -93,14 +93,16 @@ MTRL_TEST(test_gemm, block_boundaries) {
   note("max abs error " + sci(max_abs));
 }
 
-MTRL_TEST(test_gemm, split_k_for_small_outputs_and_long_k) {
+MTRL_TEST(test_gemm, split_k_and_split_n_small_products) {
   // Small C and long K run with K split over the threads (private partials, summed in a fixed
-  // order). Three threads so the shares are uneven; every transpose, beta 0 and beta != 0.
+  // order); other small products with C's columns split (each thread packs A itself). Three threads
+  // so the shares are uneven; every transpose, beta 0 and beta != 0.
 #ifdef _OPENMP
   const int before = omp_get_max_threads();
   omp_set_num_threads(3);
 #endif
-  const int64_t shapes[][3] = {{64, 128, 15104}, {5, 7, 5000}, {128, 128, 4000}, {31, 65, 3333}};
+  // K split: the first four; columns split with private packs (small products): the last three.
+  const int64_t shapes[][3] = {{64, 128, 15104}, {5, 7, 5000}, {128, 128, 4000}, {31, 65, 3333}, {256, 256, 256}, {128, 1024, 128}, {7, 200, 50}};
   double max_abs = 0;
   for (auto& s : shapes)
     for (int t = 0; t < 4; ++t) {
