@@ -189,7 +189,7 @@ function main() {
     const shape = `${s.label} ${key(s)}`;
     const tbNumpy = s.transA ? undefined : numpyTime(s);
     // Interleaved: ours (first half), torch in a fresh python3, ours (second half).
-    const topt = { warmup: 2, minReps: 5, budgetMs: args.quick ? 300 : 1000 };
+    const topt = { warmup: 2, warmupMs: 100, minReps: 5, budgetMs: args.quick ? 300 : 1000 };
     const run = () => matmul(a, b, { transA: s.transA, transB: s.transB, out: c });
     const t1 = time(run, topt);
     const tt = torchTime(s);

@@ -41,6 +41,13 @@ export interface Timing {
 export interface TimeOptions {
   /** Untimed calls first (caches, lazy init, thread pools). */
   warmup?: number;
+  /**
+   * Keep making untimed calls until this many milliseconds have passed (after `warmup`). On this VM
+   * a thread pool that sleeps between calls wakes slowly for ~50 ms after the machine was idle (e.g.
+   * while a baseline ran in a child process): 256³ on 2 threads measured 0.21 ms right after one,
+   * 0.13 ms after 100 ms of calls. Baselines that spin (OpenBLAS) do not see this.
+   */
+  warmupMs?: number;
   /** Minimum timed repetitions. */
   minReps?: number;
   /** Stop adding repetitions after this many milliseconds of timed work (after minReps). */
@@ -63,6 +70,8 @@ export function time(fn: () => unknown, opts: TimeOptions = {}): Timing {
   const budget = opts.budgetMs ?? 1500;
   const maxReps = opts.maxReps ?? 200;
   for (let i = 0; i < warmup; i++) fn();
+  const w0 = nowMs();
+  while (nowMs() - w0 < (opts.warmupMs ?? 0)) fn();
   const samples: number[] = [];
   let spent = 0;
   while (samples.length < minReps || (spent < budget && samples.length < maxReps)) {
