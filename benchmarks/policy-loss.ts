@@ -1,5 +1,6 @@
 // Policy-loss benchmark: forward + backward time and peak extra memory of
-//   (a) fused-linear  policyLoss({ hidden, weight })       — logits never materialised
+//   (a) fused-linear  policyLoss({ hidden, weight })       — logits never materialised (default chunks,
+//                     and "c512": chunkSize 512, more memory for speed)
 //   (b) logits path   matmul → policyLoss({ logits }) → two matmuls for dH, dW
 //   (c) unfused       policyLossUnfused: logits, log-softmax, dlogp, dlogits all materialised (native)
 //   (d) PyTorch       autograd on the same formula (when python3 can import torch)
@@ -16,7 +17,7 @@ import { matmul } from '../lib/kernels/gemm.js';
 import { policyLoss, policyLossUnfused, type PolicyLossBatch } from '../lib/kernels/policy-loss.js';
 import { args, benchThreads, clock, markdownTable, printTable, runTorch, time, torchAvailable, torchLine, torchTimer, writeCsv, type Row, type Timing } from './harness.js';
 
-type Impl = 'fused-linear' | 'logits-path' | 'unfused' | 'torch' | 'gemm3';
+type Impl = 'fused-linear' | 'fused-linear c512' | 'logits-path' | 'unfused' | 'torch' | 'gemm3';
 interface Shape {
   NT: number;
   V: number;
@@ -48,9 +49,11 @@ function inputs(s: Shape) {
 function child(impl: Impl, s: Shape): void {
   const { N, hidden, weight, batch } = inputs(s);
   let run: () => void;
-  if (impl === 'fused-linear') {
+  if (impl === 'fused-linear' || impl === 'fused-linear c512') {
+    // c512: chunks of 512 rows (more memory, c·V·4 bytes of logits, for speed).
+    const opts = impl === 'fused-linear c512' ? { chunkSize: 512 } : {};
     run = () => {
-      const r = policyLoss({ hidden, weight }, batch);
+      const r = policyLoss({ hidden, weight }, batch, opts);
       r.grads.hidden.dispose();
       r.grads.weight.dispose();
       r.logprobs.dispose();
@@ -142,7 +145,7 @@ function parent(): void {
   if (shapes.length === 0)
     for (const NT of args.quick ? [1024] : [1024, 4096])
       for (const V of args.quick ? [32000] : [32000, 151936]) for (const d of args.quick ? [512] : [512, 2048]) shapes.push({ NT, V, d });
-  const impls: Impl[] = ['fused-linear', 'gemm3', 'logits-path', 'unfused'];
+  const impls: Impl[] = ['fused-linear', 'fused-linear c512', 'gemm3', 'logits-path', 'unfused'];
   const withTorch = !args.noTorch && torchAvailable();
   if (withTorch) impls.push('torch');
   else console.log(args.noTorch ? 'PyTorch baseline skipped (--no-torch)' : 'PyTorch baseline skipped: python3 cannot import torch');
@@ -153,7 +156,7 @@ function parent(): void {
   for (const s of shapes) {
     const results = new Map<Impl, Measured>();
     for (const impl of impls) {
-      const materialised = impl === 'fused-linear' ? 0 : (impl === 'gemm3' ? 1 : impl === 'logits-path' ? 2 : 4) * s.NT * s.V * 4;
+      const materialised = impl.startsWith('fused-linear') ? 0 : (impl === 'gemm3' ? 1 : impl === 'logits-path' ? 2 : 4) * s.NT * s.V * 4;
       if (materialised > memLimit) {
         console.log(`${impl} ${shapeStr(s)}: skipped (would materialise ${(materialised / 2 ** 30).toFixed(1)} GiB)`);
         continue;
@@ -175,7 +178,6 @@ function parent(): void {
     const unfused = results.get('unfused');
     const torch = results.get('torch');
     const gemm3 = results.get('gemm3');
-    const fused = results.get('fused-linear');
     results.delete('gemm3');
     // Every implementation returns dL/dhidden (NT·d) and dL/dweight (V·d) in f32: the workspace is
     // the peak extra memory beyond those outputs.
@@ -189,7 +191,7 @@ function parent(): void {
       const workVsUnfused = unfused ? work(m) / work(unfused) : NaN;
       const vsTorch = torch ? m.timing.p50 / torch.timing.p50 : NaN;
       // The fused loss's rate as a % of our own GEMM rate on its three products (same FLOPs).
-      const gemmPct = impl === 'fused-linear' && gemm3 && fused ? (100 * gemm3.timing.p50) / fused.timing.p50 : NaN;
+      const gemmPct = impl.startsWith('fused-linear') && gemm3 ? (100 * gemm3.timing.p50) / m.timing.p50 : NaN;
       table.push([shapeStr(s), impl, m.timing.p50, m.timing.p20, m.timing.p80, mib, workMiB, m.rssGrowthBytes / 2 ** 20, vsUnfused, memVsUnfused, workVsUnfused, vsTorch, Number.isFinite(gemmPct) ? `${gemmPct.toFixed(0)}% (3 GEMMs ${gemm3!.timing.p50.toFixed(1)} ms)` : '']);
       const shape = shapeStr(s);
       if (Number.isFinite(gemmPct)) rows.push({ op: 'policy_loss', impl, mode: 'fwd+bwd', shape, timing: m.timing, metric: 'pct_of_own_gemm_rate', value: gemmPct });
