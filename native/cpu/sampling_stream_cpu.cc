@@ -3,8 +3,15 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
+#include "mtrl/cpu_features.h"
 #include "mtrl/sampling.h"
+
+#if MTRL_X86
+#include <immintrin.h>
+#endif
 
 namespace mtrl::cpu::sampling_detail {
 
@@ -47,12 +54,55 @@ void StreamSelect::on_max(float running_max) {
 }
 
 namespace {
+#if MTRL_X86
+// The k-th largest of v[0, n) (1 <= k <= n; no NaN), found bit by bit on order-preserving integer
+// keys: 32 rounds of "how many keys are >= this prefix", 16 lanes per compare. The buffer holds a
+// few hundred entries; this is ~8x faster than std::nth_element on them, which was a third of a
+// top-k row's time (B = 512, V = 32000). −0 is read as +0 so equal floats share one key.
+MTRL_TARGET_AVX512 float kth_largest_avx512(const float* v, size_t n, size_t k, std::vector<uint32_t>& keys) {
+  keys.resize((n + 15) / 16 * 16);
+  const __m512i sign = _mm512_set1_epi32(INT32_MIN);
+  size_t i = 0;
+  for (; i < n; i += 16) {
+    const __mmask16 lm = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1u);
+    __m512i u = _mm512_castps_si512(_mm512_add_ps(_mm512_maskz_loadu_ps(lm, v + i), _mm512_setzero_ps()));
+    // Negative floats: flip every bit; others: set the sign bit. Padding lanes get key 0 (never counted: keys >= 1 below).
+    const __mmask16 neg = _mm512_test_epi32_mask(u, sign);
+    u = _mm512_mask_xor_epi32(_mm512_or_si512(u, sign), neg, u, _mm512_set1_epi32(-1));
+    _mm512_storeu_si512(keys.data() + i, _mm512_maskz_mov_epi32(lm, u));
+  }
+  uint32_t ans = 0;
+  for (int bit = 31; bit >= 0; --bit) {
+    const uint32_t cand = ans | (1u << bit);
+    const __m512i c = _mm512_set1_epi32(static_cast<int32_t>(cand));
+    size_t count = 0;
+    for (size_t j = 0; j < keys.size(); j += 16)
+      count += static_cast<size_t>(__builtin_popcount(_mm512_cmpge_epu32_mask(_mm512_loadu_si512(keys.data() + j), c)));
+    if (count >= k) ans = cand;
+  }
+  const uint32_t u = ans & 0x80000000u ? ans & 0x7fffffffu : ~ans;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+#endif
+
+thread_local std::vector<uint32_t> select_keys;
+
+// The k-th largest entry of val[0, n).
+float kth_largest(const std::vector<float>& val, size_t n, size_t k, std::vector<float>& tmp) {
+#if MTRL_X86
+  if (simd_level() == SimdLevel::AVX512) return kth_largest_avx512(val.data(), n, k, select_keys);
+#endif
+  tmp.assign(val.begin(), val.begin() + static_cast<std::ptrdiff_t>(n));
+  std::nth_element(tmp.begin(), tmp.begin() + static_cast<std::ptrdiff_t>(k - 1), tmp.end(), std::greater<float>());
+  return tmp[k - 1];
+}
+
 // Cuts the buffer to the first k entries of the sampling order (value desc, id asc); returns the
 // k-th value.
 float select_top_k(std::vector<float>& val, std::vector<int32_t>& idx, size_t& n, size_t k, std::vector<float>& tmp) {
-  tmp.assign(val.begin(), val.begin() + static_cast<std::ptrdiff_t>(n));
-  std::nth_element(tmp.begin(), tmp.begin() + static_cast<std::ptrdiff_t>(k - 1), tmp.end(), std::greater<float>());
-  float vk = tmp[k - 1];
+  float vk = kth_largest(val, n, k, tmp);
   size_t gt = 0;
   for (size_t j = 0; j < n; ++j) gt += val[j] > vk;
   size_t eq_left = k - gt, o = 0;  // equal values: the lowest ids (earliest entries) win
