@@ -38,7 +38,7 @@ const modes: Record<string, SampleOptions> = {
 };
 
 // Fewer repetitions for the slow points keep the default grid to a few minutes on 2 cores.
-function budget(B: number, V: number): { minReps: number; budgetMs: number; warmup: number } {
+function budget(B: number, V: number): { minReps: number; budgetMs: number; warmup: number; warmupMs: number } {
   const big = B * V >= 128 * 128256;
   return { warmup: 1, warmupMs: 100, minReps: big ? 3 : 5, budgetMs: big ? 400 : 800 };
 }
