@@ -62,7 +62,7 @@ export interface PolicyLossOptions {
   numItemsInBatch?: number;
   /** Entropy bonus coefficient (default 0): the loss gets −entropyCoef · (entropy aggregated like the loss). */
   entropyCoef?: number;
-  /** Fused-linear: counted token rows per chunk (default: about 32 MiB of f32 logits per chunk, and at least 256 rows: 148 MiB at V = 151936). More rows run faster (512: ≥ 90 % of the GEMM rate) for c·V·4 bytes. */
+  /** Fused-linear: counted token rows per chunk (default: about 32 MiB of f32 logits per chunk, and at least 256 rows, rounded up to the GEMM micro-tile: 154 MiB at V = 151936). More rows can run faster for c·V·4 bytes. */
   chunkSize?: number;
   /** Fused-linear: vocabulary columns per chunk (default V). Smaller values cut memory further at the cost of computing the logits twice. */
   vocabChunkSize?: number;

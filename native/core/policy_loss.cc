@@ -126,9 +126,15 @@ int64_t pl_block_elems() {
 // at least 256 rows: the weight is packed twice and its gradient read and written once per chunk, so
 // thin chunks make the loss memory-bound (V = 151936, d = 512, N·T = 2048, 2 threads, CPU time as a
 // share of our 3 GEMMs': 55 rows 64 %, 128 rows 80 %, 256 rows 87 %, 512 rows 91 %; the logits
-// buffer is 148 MiB at 256 rows).
+// buffer is 154 MiB at the 266 rows this gives after rounding to MR).
 int64_t auto_chunk(int64_t n, int64_t vbs, int64_t requested) {
   int64_t c = requested > 0 ? requested : std::max<int64_t>(256, (int64_t{1} << 23) / std::max<int64_t>(vbs, 1));
+  if (requested <= 0) {
+    // Whole micro-kernel rows: the chunk is the M of the logits and dH products (262 → 266 at MR 14).
+    int mr, nr;
+    cpu::sgemm_tile(&mr, &nr);
+    c = (c + mr - 1) / mr * mr;
+  }
   return std::max<int64_t>(1, std::min(c, n));
 }
 
@@ -458,6 +464,12 @@ struct LinearDriver {
       nt = cpu::pl_linear_threads();
       full = vbs == V;
       B = full ? std::max<int64_t>(16, std::min<int64_t>(4096, pl_block_elems() / c)) : vbs;
+      {
+        // Whole micro-kernel columns: B is the N of the logits product (500 → 480 at NR 32).
+        int mr, nr;
+        cpu::sgemm_tile(&mr, &nr);
+        if (full && B > nr) B = B / nr * nr;
+      }
       if (full && w.dtype != DType::F32) B = std::min(B, std::max<int64_t>(16, (int64_t{1} << 20) / std::max<int64_t>(d, 1)));
       Z = full ? be.alloc({c, V}, DType::F32) : be.alloc({nt, c, B}, DType::F32);
       part = be.alloc({nt, c, std::max<int64_t>(4, d)}, DType::F32);

@@ -619,6 +619,11 @@ void batched(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, con
 
 const char* sgemm_kernel_name() { return config().name; }
 
+void sgemm_tile(int* mr, int* nr) {
+  const Config& cfg = config();
+  *mr = cfg.mr, *nr = cfg.nr;
+}
+
 int64_t sgemm_packed_a_floats(int64_t m, int64_t k) {
   const Config& cfg = config();
   return m <= 0 || k <= 0 ? 0 : ceil_div(m, cfg.mr) * cfg.mr * k;

@@ -62,6 +62,9 @@ const char* sgemm_kernel_name();
 // op(B) is k×n; the buffers (64-byte aligned) hold sgemm_packed_{a,b}_floats floats and are valid for any other
 // dimension, while the SIMD level stays the same. sgemm_prepacked is sgemm with either operand (or
 // both) taken from such a buffer instead of A / B (pass nullptr to pack that one as usual).
+// The micro-kernel's tile (MR rows × NR columns) at the current SIMD level: callers that choose
+// their own block sizes round to it so no edge tiles are left over.
+void sgemm_tile(int* mr, int* nr);
 int64_t sgemm_packed_a_floats(int64_t m, int64_t k);
 int64_t sgemm_packed_b_floats(int64_t k, int64_t n);
 void sgemm_pack_a(bool trans_a, int64_t m, int64_t k, const float* A, int64_t lda, float* dst);
