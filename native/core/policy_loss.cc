@@ -429,7 +429,6 @@ struct LinearDriver {
   int nt = 1;            // CPU: threads (vocabulary slices)
   bool full = false;     // CPU: Z holds the chunk's full logits
   Tensor HcA, HcB;       // CPU: the chunk rows packed once per pass for the GEMMs (see cpu::sgemm_pack_a)
-  bool pack_hc = false;
   int64_t B = 0;         // CPU: block width
 
   cpu::PlLinear cpu_chunk(int64_t j0, int64_t cn, bool recompute) {
@@ -440,7 +439,7 @@ struct LinearDriver {
     L.B = B, L.full_layout = full, L.recompute = recompute;
     L.Z = Z.ptr<float>(), L.part = part.ptr<float>();
     L.wscratch = Wf.storage ? Wf.ptr<float>() : nullptr;
-    if (pack_hc) L.hc_pack_a = HcA.ptr<float>(), L.hc_pack_b = HcB.ptr<float>();
+    if (HcA.storage) L.hc_pack_a = HcA.ptr<float>(), L.hc_pack_b = HcB.ptr<float>();
     return L;
   }
 
@@ -479,8 +478,7 @@ struct LinearDriver {
         const char* e = std::getenv("MTRL_PL_PREPACK");
         return !(e && e[0] == '0');
       }();
-      pack_hc = prepack;
-      if (pack_hc) {
+      if (prepack) {
         HcA = be.alloc({cpu::sgemm_packed_a_floats(c, d)}, DType::F32);
         HcB = be.alloc({cpu::sgemm_packed_b_floats(c, d)}, DType::F32);
       }

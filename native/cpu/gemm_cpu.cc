@@ -458,29 +458,36 @@ int split_k_threads(int64_t m, int64_t n, int64_t k, const Config& cfg) {
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({T, by_work, k / (2 * cfg.kc)})));
 }
 
+// Runs fn(0) … fn(shares − 1) on a team of `shares` threads, each share once; a loop, not one share
+// per thread, because the runtime may give fewer threads than asked. The first exception is rethrown
+// after the region (none may escape an OpenMP region).
+template <typename F>
+void for_each_share(int shares, F&& fn) {
+  std::exception_ptr err;
+#pragma omp parallel num_threads(shares)
+  for (int t = thread_num(); t < shares; t += team_threads()) {
+    try {
+      fn(t);
+    } catch (...) {
+#pragma omp critical(mtrl_gemm_error)
+      if (!err) err = std::current_exception();
+    }
+  }
+  if (err) std::rethrow_exception(err);
+}
+
 template <typename T>
 void split_k(const Config& cfg, int ks, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const T* A, int64_t lda,
              const T* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   std::vector<float> part(static_cast<size_t>((ks - 1) * m * n));
-  std::exception_ptr err;
-#pragma omp parallel num_threads(ks)
-  {
-    // A loop, not one share per thread: the runtime may give fewer threads than asked.
-    for (int t = thread_num(); t < ks; t += team_threads()) {
-      const int64_t k0 = k * t / ks, k1 = k * (t + 1) / ks;
-      // op(A)[:, k0:k1] and op(B)[k0:k1, :] in the caller's layout.
-      const T* At = ta ? A + k0 * lda : A + k0;
-      const T* Bt = tb ? B + k0 : B + k0 * ldb;
-      try {
-        if (t == 0) driver<T>(cfg, 1, ta, tb, m, n, k1 - k0, alpha, At, lda, Bt, ldb, beta, C, ldc);
-        else driver<T>(cfg, 1, ta, tb, m, n, k1 - k0, alpha, At, lda, Bt, ldb, 0.0f, part.data() + (t - 1) * m * n, n);
-      } catch (...) {
-#pragma omp critical(mtrl_gemm_error)
-        if (!err) err = std::current_exception();
-      }
-    }
-  }
-  if (err) std::rethrow_exception(err);
+  for_each_share(ks, [&](int t) {
+    const int64_t k0 = k * t / ks, k1 = k * (t + 1) / ks;
+    // op(A)[:, k0:k1] and op(B)[k0:k1, :] in the caller's layout.
+    const T* At = ta ? A + k0 * lda : A + k0;
+    const T* Bt = tb ? B + k0 : B + k0 * ldb;
+    if (t == 0) driver<T>(cfg, 1, ta, tb, m, n, k1 - k0, alpha, At, lda, Bt, ldb, beta, C, ldc);
+    else driver<T>(cfg, 1, ta, tb, m, n, k1 - k0, alpha, At, lda, Bt, ldb, 0.0f, part.data() + (t - 1) * m * n, n);
+  });
   // Fixed order: the result does not depend on timing.
   for (int t = 1; t < ks; ++t)
     for (int64_t i = 0; i < m; ++i) {
@@ -498,21 +505,10 @@ template <typename T>
 void split_n(const Config& cfg, int nt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const T* A, int64_t lda,
              const T* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   const int64_t panels = ceil_div(n, cfg.nr);
-  std::exception_ptr err;
-#pragma omp parallel num_threads(nt)
-  {
-    for (int t = thread_num(); t < nt; t += team_threads()) {
-      const int64_t j0 = std::min(n, panels * t / nt * cfg.nr), j1 = std::min(n, panels * (t + 1) / nt * cfg.nr);
-      if (j0 >= j1) continue;
-      try {
-        driver<T>(cfg, 1, ta, tb, m, j1 - j0, k, alpha, A, lda, tb ? B + j0 * ldb : B + j0, ldb, beta, C + j0, ldc);
-      } catch (...) {
-#pragma omp critical(mtrl_gemm_error)
-        if (!err) err = std::current_exception();
-      }
-    }
-  }
-  if (err) std::rethrow_exception(err);
+  for_each_share(nt, [&](int t) {
+    const int64_t j0 = std::min(n, panels * t / nt * cfg.nr), j1 = std::min(n, panels * (t + 1) / nt * cfg.nr);
+    if (j0 < j1) driver<T>(cfg, 1, ta, tb, m, j1 - j0, k, alpha, A, lda, tb ? B + j0 * ldb : B + j0, ldb, beta, C + j0, ldc);
+  });
 }
 
 // One GEMM with `nt` threads (nt == 1: serial, no fork, unless K is worth splitting: split_k).
