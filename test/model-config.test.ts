@@ -43,6 +43,20 @@ describe('config', () => {
     }
   });
 
+  it('patchWindow: defaults to patchSize (also for config.json written before the field), widens the patch projection, is checked', () => {
+    const { patchWindow: _omit, ...old } = TINY_CONFIG;
+    expect(validateConfig(old).patchWindow).toBe(4);
+    expect(makeConfig('tiny', { imageSize: 16, patchSize: 8 }).patchWindow).toBe(8);
+    const c = makeConfig('tiny', { patchWindow: 8, vocabSize: 300 });
+    expect(c.patchWindow).toBe(8);
+    expect(countParameters(c) - countParameters(makeConfig('tiny', { vocabSize: 300 }))).toBe(128 * (8 * 8 - 4 * 4) * 3);
+    const m = new JudgeModel(c);
+    expect(m.namedParameters().get('vision.patch_proj.weight')!.shape).toEqual([128, 192]);
+    m.dispose();
+    expect(() => makeConfig('tiny', { patchWindow: 7 })).toThrow(/config.patchWindow \(7\) must be ≥ config.patchSize \(4\) and differ from it by an even number/);
+    expect(() => makeConfig('tiny', { patchWindow: 2 })).toThrow(/config.patchWindow \(2\)/);
+  });
+
   it('drops unknown fields so config.json holds the schema only', () => {
     const c = validateConfig({ ...TINY_CONFIG, junk: 1 });
     expect('junk' in c).toBe(false);

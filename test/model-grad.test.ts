@@ -78,6 +78,7 @@ const base = {
 const cases: Array<[string, Partial<JudgeModelConfig>]> = [
   ['Fuyu-style (no vision layers), tied head', { ...base, visionLayers: 0, tieEmbeddings: true }],
   ['1 vision layer, untied head', { ...base, visionLayers: 1, tieEmbeddings: false }],
+  ['overlapping 6×6 patch windows over 4×4 patches', { ...base, visionLayers: 0, tieEmbeddings: true, patchWindow: 6 }],
 ];
 
 describe.each(cases)('JudgeModel vs float64 reference: %s', (_name, cfg) => {

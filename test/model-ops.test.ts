@@ -518,6 +518,54 @@ describe('patch embedding', () => {
     expectClose(di.toArray(), numericGrad(F, [f64(fimg)], f64(c), 0), 1e-6, 1e-5, 'patchEmbed backward');
     console.log(`patchEmbed max abs error ${e.toExponential(2)}`);
   });
+
+  it('overlapping windows (K > P, zero outside the image) match a float64 reference; backward by finite differences', () => {
+    for (const [B, H, W, C, P, K] of [[2, 8, 12, 3, 4, 8], [1, 6, 9, 2, 3, 5], [1, 4, 4, 1, 2, 6]] as const) {
+      const gh = H / P;
+      const gw = W / P;
+      const pd = K * K * C;
+      const pad = (K - P) / 2;
+      // F maps an image to its windows (x·2 − 0.5 inside, 0 outside): the float64 reference.
+      const F = ([x]: Float64Array[]) => {
+        const y = new Float64Array(B * gh * gw * pd);
+        for (let b = 0; b < B; b++)
+          for (let py = 0; py < gh; py++)
+            for (let px = 0; px < gw; px++)
+              for (let wy = 0; wy < K; wy++)
+                for (let wx = 0; wx < K; wx++)
+                  for (let c = 0; c < C; c++) {
+                    const yy = py * P - pad + wy;
+                    const xx = px * P - pad + wx;
+                    const inside = yy >= 0 && yy < H && xx >= 0 && xx < W;
+                    y[((b * gh + py) * gw + px) * pd + (wy * K + wx) * C + c] = inside ? 2 * x![((b * H + yy) * W + xx) * C + c]! - 0.5 : 0;
+                  }
+        return y;
+      };
+      const fimg = rand(B * H * W * C);
+      const fo = patchEmbed(t32(fimg, [B, H, W, C]), { patchSize: P, patchWindow: K, scale: 2, shift: -0.5 });
+      expect(fo.shape).toEqual([B, gh * gw, pd]);
+      const e = expectClose(fo.toArray(), F([f64(fimg)]), 1e-6, 1e-6, `patchEmbed window ${K}`);
+      const c = rand(B * gh * gw * pd);
+      const di = patchEmbedBackward(t32(c, [B, gh * gw, pd]), [B, H, W, C], { patchSize: P, patchWindow: K, scale: 2 });
+      const eb = expectClose(di.toArray(), numericGrad(F, [f64(fimg)], f64(c), 0), 1e-6, 1e-5, `patchEmbed window ${K} backward`);
+      // u8 images: the centre P×P of each window is the plain patch.
+      const img = Uint8Array.from(rand(B * H * W * C, 0, 256), (v) => Math.min(255, Math.floor(v)));
+      const u8 = Tensor.fromArray(img, [B, H, W, C], { dtype: 'u8' });
+      const wide = patchEmbed(u8, { patchSize: P, patchWindow: K }).toArray();
+      const plain = patchEmbed(u8, { patchSize: P }).toArray();
+      let centreErr = 0;
+      for (let g = 0; g < B * gh * gw; g++)
+        for (let iy = 0; iy < P; iy++)
+          for (let ix = 0; ix < P; ix++)
+            for (let ch = 0; ch < C; ch++)
+              centreErr = Math.max(centreErr, Math.abs(wide[g * pd + ((iy + pad) * K + ix + pad) * C + ch]! - plain[g * P * P * C + (iy * P + ix) * C + ch]!));
+      expect(centreErr).toBe(0);
+      console.log(`patchEmbed window ${K} over ${P}: max abs error ${e.toExponential(2)}, backward ${eb.toExponential(2)}`);
+    }
+    const img = Tensor.zeros([1, 8, 8, 3], { dtype: 'u8' });
+    expect(() => patchEmbed(img, { patchSize: 4, patchWindow: 7 })).toThrow(/patchWindow must be 0 \(= patchSize\) or an integer ≥ patchSize=4 that differs from it by an even number.*got 7/);
+    expect(() => patchEmbed(img, { patchSize: 4, patchWindow: 2 })).toThrow(/patchWindow .*got 2/);
+  });
 });
 
 describe('AdamW and gradient norms', () => {
@@ -678,6 +726,7 @@ describe('model ops on CUDA', () => {
     }
     const img = Tensor.fromArray(Uint8Array.from(rand(2 * 8 * 8 * 3, 0, 255), Math.floor), [2, 8, 8, 3], { dtype: 'u8' });
     close(patchEmbed(img.to(dev), { patchSize: 4 }), patchEmbed(img, { patchSize: 4 }), 1e-6, 'patchEmbed');
+    close(patchEmbed(img.to(dev), { patchSize: 4, patchWindow: 8 }), patchEmbed(img, { patchSize: 4, patchWindow: 8 }), 1e-6, 'patchEmbed window 8');
     const pc = t32(rand(64), [64]);
     const pg = pc.to(dev);
     const grads = t32(rand(64), [64]);

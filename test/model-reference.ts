@@ -158,18 +158,23 @@ export function referenceHidden(c: JudgeModelConfig, p: RefParams, bt: RefBatch)
   const C = c.channels;
   const g = S / ps;
   const P = g * g;
-  const pd = ps * ps * C;
+  const K = c.patchWindow ?? ps; // window read by each patch, centred on it; 0 outside the image
+  const pad = (K - ps) / 2;
+  const pd = K * K * C;
   const nI = bt.nImages;
   // patchify
   const patches = new Float64Array(nI * P * pd);
   for (let im = 0; im < nI; im++)
     for (let py = 0; py < g; py++)
       for (let px = 0; px < g; px++)
-        for (let dy = 0; dy < ps; dy++)
-          for (let dx = 0; dx < ps; dx++)
+        for (let dy = 0; dy < K; dy++)
+          for (let dx = 0; dx < K; dx++)
             for (let ch = 0; ch < C; ch++) {
-              const pix = bt.pixels[((im * S + py * ps + dy) * S + px * ps + dx) * C + ch]!;
-              patches[(im * P + py * g + px) * pd + (dy * ps + dx) * C + ch] = pix / 127.5 - 1;
+              const y = py * ps - pad + dy;
+              const x = px * ps - pad + dx;
+              if (y < 0 || y >= S || x < 0 || x >= S) continue;
+              const pix = bt.pixels[((im * S + y) * S + x) * C + ch]!;
+              patches[(im * P + py * g + px) * pd + (dy * K + dx) * C + ch] = pix / 127.5 - 1;
             }
   const vw = c.visionLayers > 0 ? c.visionDim : d;
   let f: Float64Array = linear(patches, nI * P, pd, get(p, 'vision.patch_proj.weight'), vw);

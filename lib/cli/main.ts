@@ -76,9 +76,12 @@ program
   .option('--model <preset|json>', "model preset ('tiny' | 'small') or a JSON object of sizes laid over 'tiny', e.g. '{\"dModel\":64,\"nLayers\":2}'", 'tiny')
   .option('--corpus-version <n>', 'instruction corpus version: 2, 1 (the shipped base model\'s first stage) or 3 (its perception stage)', (v: string) => { if (v !== '1' && v !== '2' && v !== '3') throw new InvalidArgumentError(`--corpus-version must be 1, 2 or 3, got ${JSON.stringify(v)}`); return Number(v); }, PRETRAIN.corpusVersion)
   .option('--init <dir>', 'continue from this checkpoint (weights and tokenizer) instead of a fresh model: a second stage')
+  .option('--patch-window <n>', 'with --init: widen the checkpoint\'s patch window to n pixels (image tokens read n×n windows centred on their patches; the new border weights start at zero, so the model starts out unchanged)', int('--patch-window'))
   .option('--device <device>', DEVICE_HELP, 'auto')
   .action(async (o) => {
     const model = modelSpec(o.model);
+    if (o.patchWindow !== undefined && !o.init)
+      throw new InvalidArgumentError(`--patch-window widens an --init checkpoint; for a fresh model give it in --model, e.g. '{"patchWindow":${o.patchWindow}}'`);
     const device = cliDevice(o.device);
     const { pretrainBase } = await import('../experiment/pretrain.js');
     const progress = createProgress();
@@ -93,6 +96,7 @@ program
       corpusSize: o.corpusSize,
       model,
       ...(o.init ? { init: o.init } : {}),
+      ...(o.patchWindow !== undefined ? { patchWindow: o.patchWindow } : {}),
       corpusVersion: o.corpusVersion as 1 | 2 | 3,
       device,
       metricsFile: path.join(o.out + '.metrics.jsonl'),
@@ -100,7 +104,7 @@ program
       shouldStop: () => stop.stopped,
       out: o.out,
       stateFields: {
-        command: `mtrl-judge pretrain --out ${o.out} --steps ${o.steps} --batch-size ${o.batchSize} --lr ${o.lr} --seed ${o.seed} --vocab-size ${o.vocabSize} --corpus-size ${o.corpusSize} --model '${o.model}' --corpus-version ${o.corpusVersion}${o.init ? ` --init ${o.init}` : ''}`,
+        command: `mtrl-judge pretrain --out ${o.out} --steps ${o.steps} --batch-size ${o.batchSize} --lr ${o.lr} --seed ${o.seed} --vocab-size ${o.vocabSize} --corpus-size ${o.corpusSize} --model '${o.model}' --corpus-version ${o.corpusVersion}${o.init ? ` --init ${o.init}` : ''}${o.patchWindow !== undefined ? ` --patch-window ${o.patchWindow}` : ''}`,
       },
     });
     progress.stop();

@@ -14,6 +14,7 @@ import { trainBpe } from '../model/bpe-train.js';
 import { makeConfig, TINY_CONFIG, type JudgeModelConfig, type PresetName } from '../model/config.js';
 import { JudgeModel } from '../model/judge-model.js';
 import { loadCheckpoint } from '../model/checkpoint.js';
+import { widenPatchWindow } from '../model/widen-patch-window.js';
 import type { Tokenizer } from '../model/tokenizer.js';
 import { TaskRegistry } from '../tasks/registry.js';
 import { pretrainSchema, resolveConfig, type LoopConfig, type PretrainConfig } from '../rl/config.js';
@@ -37,6 +38,11 @@ export interface PretrainOptions {
    * newly trained tokenizer: a second stage on a revised corpus. `model` and `vocabSize` are ignored.
    */
   init?: string;
+  /**
+   * With `init`: widen the loaded model's patch window to this many pixels first (widenPatchWindow:
+   * the new border weights start at zero, so training starts from exactly the loaded model).
+   */
+  patchWindow?: number;
   /** Instruction corpus version (lib/data/instruct.ts). Default 2. */
   corpusVersion?: InstructVersion;
   /** Image side of the generated corpus (the model resizes to its own size). Default 32. */
@@ -153,6 +159,12 @@ export async function pretrainBase(opts: PretrainOptions = {}): Promise<Pretrain
     imageTokenId: tokenizer.imageId,
     ...(typeof spec === 'string' || spec.maxSeqLen === undefined ? { maxSeqLen: Math.max(384, (typeof base === 'string' ? 0 : base.maxSeqLen) ?? 0) } : {}),
   });
+  if (opts.patchWindow !== undefined && !init) throw new RangeError('pretrainBase: patchWindow widens an init checkpoint; for a fresh model set model.patchWindow');
+  if (init && opts.patchWindow !== undefined && opts.patchWindow !== init.model.config.patchWindow) {
+    const wide = widenPatchWindow(init.model, opts.patchWindow);
+    init.model.dispose();
+    init.model = wide;
+  }
   const model = init ? init.model : new JudgeModel(config, { device: opts.device ?? 'cpu', seed: typeof seed === 'number' ? seed : 0 });
   // Items longer than the model's context are left out (counted in the result), never truncated.
   const inputs = items.map((it) => corpusInput(it, tokenizer));

@@ -230,6 +230,11 @@ export function embeddingBackward(
 
 export interface PatchEmbedOpts {
   patchSize: number;
+  /**
+   * Side K of the pixel window each patch vector reads, centred on its P×P cell (K ≥ P, K − P even;
+   * default P: plain non-overlapping patches). Pixels of the window outside the image read as 0.
+   */
+  patchWindow?: number;
   /** Values become x · scale + shift. Defaults: u8 images 1/127.5 and −1 (→ [−1, 1]); f32 images 1 and 0. */
   scale?: number;
   shift?: number;
@@ -238,29 +243,30 @@ export interface PatchEmbedOpts {
   out?: Tensor;
 }
 /**
- * Image (B, H, W, C), u8 or f32, → patch vectors (B, (H/P)·(W/P), P·P·C): patches in row-major grid
- * order, each flattened as (py, px, c). H and W must be multiples of P.
+ * Image (B, H, W, C), u8 or f32, → patch vectors (B, (H/P)·(W/P), K·K·C) with K = patchWindow (default
+ * P): patches in row-major grid order, each window flattened as (wy, wx, c). H and W must be
+ * multiples of P.
  */
 export function patchEmbed(image: Tensor, o: PatchEmbedOpts): Tensor {
   const fn = 'patchEmbed';
   const p = opts(o, fn);
   return res(
     p.out,
-    n().patchEmbed(h(image, fn, 'image'), { patchSize: p.patchSize, scale: p.scale, shift: p.shift, dtype: p.dtype, out: oh(p.out, fn, 'out') }),
+    n().patchEmbed(h(image, fn, 'image'), { patchSize: p.patchSize, patchWindow: p.patchWindow, scale: p.scale, shift: p.shift, dtype: p.dtype, out: oh(p.out, fn, 'out') }),
   );
 }
 /**
- * Gradient of patchEmbed for an f32 image of `imageShape` (B, H, W, C): dpatches · scale laid back
- * out as an image. (u8 images are data and have no gradient.)
+ * Gradient of patchEmbed for an f32 image of `imageShape` (B, H, W, C): each pixel gets dpatches ·
+ * scale summed over the windows that read it. (u8 images are data and have no gradient.)
  */
 export function patchEmbedBackward(
   dpatches: Tensor,
   imageShape: readonly number[],
-  o: { patchSize: number; scale?: number; dimage?: Tensor },
+  o: { patchSize: number; patchWindow?: number; scale?: number; dimage?: Tensor },
 ): Tensor {
   const fn = 'patchEmbedBackward';
   const p = opts(o, fn);
-  return res(p.dimage, n().patchEmbedBackward(h(dpatches, fn, 'dpatches'), imageShape, { patchSize: p.patchSize, scale: p.scale, dimage: oh(p.dimage, fn, 'dimage') }));
+  return res(p.dimage, n().patchEmbedBackward(h(dpatches, fn, 'dpatches'), imageShape, { patchSize: p.patchSize, patchWindow: p.patchWindow, scale: p.scale, dimage: oh(p.dimage, fn, 'dimage') }));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,6 +8,13 @@ export interface JudgeModelConfig {
   imageSize: number;
   /** Side of a square patch; imageSize must be a multiple of it. One patch = one image token. */
   patchSize: number;
+  /**
+   * Side of the pixel window one image token reads, centred on its patch (≥ patchSize, differing from
+   * it by an even number). patchSize = plain non-overlapping patches; a wider window (8 over 4×4
+   * patches) lets one token see a whole small object, at the cost of a wider patch projection only.
+   * Configs saved before this field existed load with patchWindow = patchSize.
+   */
+  patchWindow: number;
   /** Colour channels of the input images (3 for RGB). */
   channels: number;
   /**
@@ -52,6 +59,7 @@ export interface JudgeModelConfig {
 const INT_FIELDS = [
   'imageSize',
   'patchSize',
+  'patchWindow',
   'channels',
   'visionLayers',
   'visionDim',
@@ -76,6 +84,7 @@ const INT_FIELDS = [
 export const CONFIG_LIMITS: Readonly<Record<(typeof INT_FIELDS)[number], number>> = Object.freeze({
   imageSize: 4096,
   patchSize: 4096,
+  patchWindow: 4096,
   channels: 4,
   visionLayers: 256,
   visionDim: 65536,
@@ -120,6 +129,7 @@ const DEFAULTS: Pick<
 export const TINY_CONFIG: Readonly<JudgeModelConfig> = Object.freeze({
   imageSize: 32,
   patchSize: 4,
+  patchWindow: 4,
   channels: 3,
   visionLayers: 0,
   visionDim: 128,
@@ -144,6 +154,7 @@ export const TINY_CONFIG: Readonly<JudgeModelConfig> = Object.freeze({
 export const SMALL_CONFIG: Readonly<JudgeModelConfig> = Object.freeze({
   imageSize: 64,
   patchSize: 8,
+  patchWindow: 8,
   channels: 3,
   visionLayers: 2,
   visionDim: 256,
@@ -190,6 +201,8 @@ export function makeConfig(
     throw new TypeError(`makeConfig: base must be a preset name or a config object, got ${base === null ? 'null' : typeof base}`);
   }
   const merged: Partial<JudgeModelConfig> = { ...DEFAULTS, ...start, ...overrides };
+  // A new patchSize without a window of its own gets plain patches (not the preset's window).
+  if (overrides.patchWindow === undefined && (overrides.patchSize !== undefined || start.patchWindow === undefined)) merged.patchWindow = merged.patchSize;
   if (merged.visionDim === undefined) merged.visionDim = merged.dModel;
   if (merged.visionHeads === undefined) merged.visionHeads = merged.nHeads;
   if (merged.visionFF === undefined && merged.visionDim !== undefined) merged.visionFF = 2 * merged.visionDim;
@@ -200,7 +213,8 @@ export function makeConfig(
 export function validateConfig(cfg: unknown, fn = 'validateConfig'): JudgeModelConfig {
   if (!cfg || typeof cfg !== 'object' || Array.isArray(cfg))
     throw new TypeError(`${fn}: config must be an object, got ${cfg === null ? 'null' : Array.isArray(cfg) ? 'array' : typeof cfg}`);
-  const c = cfg as Record<string, unknown>;
+  const c = { ...(cfg as Record<string, unknown>) };
+  if (c.patchWindow === undefined) c.patchWindow = c.patchSize; // config.json written before the field existed
   for (const k of INT_FIELDS) {
     const v = c[k];
     if (typeof v !== 'number') throw new TypeError(`${fn}: config.${k} must be an integer, got ${v === undefined ? 'undefined' : typeof v}`);
@@ -219,6 +233,10 @@ export function validateConfig(cfg: unknown, fn = 'validateConfig'): JudgeModelC
     if (!ok) throw new RangeError(`${fn}: ${msg}`);
   };
   need(k.imageSize % k.patchSize === 0, `config.imageSize (${k.imageSize}) must be a multiple of config.patchSize (${k.patchSize})`);
+  need(
+    k.patchWindow >= k.patchSize && (k.patchWindow - k.patchSize) % 2 === 0,
+    `config.patchWindow (${k.patchWindow}) must be ≥ config.patchSize (${k.patchSize}) and differ from it by an even number (the window is centred on the patch)`,
+  );
   need(k.dModel % k.nHeads === 0, `config.dModel (${k.dModel}) must be a multiple of config.nHeads (${k.nHeads})`);
   need(k.nHeads % k.nKvHeads === 0, `config.nHeads (${k.nHeads}) must be a multiple of config.nKvHeads (${k.nKvHeads})`);
   need((k.dModel / k.nHeads) % 2 === 0, `the head size config.dModel / config.nHeads (${k.dModel / k.nHeads}) must be even for RoPE`);
@@ -247,9 +265,10 @@ export function numImageTokens(c: Pick<JudgeModelConfig, 'imageSize' | 'patchSiz
   return g * g;
 }
 
-/** Values in one patch vector: patchSize² · channels. */
-export function patchDim(c: Pick<JudgeModelConfig, 'patchSize' | 'channels'>): number {
-  return c.patchSize * c.patchSize * c.channels;
+/** Values in one patch vector: patchWindow² · channels (patchSize² · channels for plain patches). */
+export function patchDim(c: Pick<JudgeModelConfig, 'patchSize' | 'channels'> & { patchWindow?: number }): number {
+  const k = c.patchWindow ?? c.patchSize;
+  return k * k * c.channels;
 }
 
 /** Width of the vectors the patch projection produces (the vision encoder's width, or dModel). */

@@ -16,6 +16,7 @@ export type { JudgeModelConfig, PresetName } from './config.js';
 export { packBatch, disposeBatch, seqValues, textValues, resizeImage } from './batch.js';
 export type { JudgeInput, ModelBatch } from './batch.js';
 export { JudgeModel } from './judge-model.js';
+export { widenPatchWindow } from './widen-patch-window.js';
 export type { JudgeModelOptions, ForwardOptions, NllResult, DecodeState } from './judge-model.js';
 export { generate } from './generate.js';
 export type { GenerateOptions, GenerateResult } from './generate.js';

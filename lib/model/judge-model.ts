@@ -132,7 +132,7 @@ export class JudgeModel {
       const vnorm = c.visionLayers > 0 ? param('vision.norm.weight', [vw], 'ones') : undefined;
       const projector = c.visionLayers > 0 ? param('vision.projector.weight', [d, vw], 'normal') : undefined;
       const slot = param('vision.slot_embed', [c.maxImages, d], 'normal');
-      this.vision = new VisionEncoder({ patchProj, pos, slot, blocks: vblocks, norm: vnorm, projector }, c.patchSize, P, c.normEps);
+      this.vision = new VisionEncoder({ patchProj, pos, slot, blocks: vblocks, norm: vnorm, projector }, c.patchSize, P, c.normEps, c.patchWindow);
 
       this.blocks = [];
       for (let i = 0; i < c.nLayers; i++) {

@@ -245,10 +245,14 @@ void check_patch_geometry(const std::vector<int64_t>& img, const PatchParams& p,
   if (img[1] % p.patch != 0 || img[2] % p.patch != 0)
     throw_range_error(S(fn) + "image height and width must be multiples of patchSize=" + std::to_string(p.patch) + ", got " +
                       shape_str(img));
+  if (p.window < 0 || (p.window > 0 && (p.window < p.patch || (p.window - p.patch) % 2 != 0)))
+    throw_range_error(S(fn) + "patchWindow must be 0 (= patchSize) or an integer ≥ patchSize=" + std::to_string(p.patch) +
+                      " that differs from it by an even number (the window is centred on the patch), got " + std::to_string(p.window));
   if (!std::isfinite(p.scale) || !std::isfinite(p.shift)) throw_range_error(S(fn) + "scale and shift must be finite");
 }
-std::vector<int64_t> patch_shape(const std::vector<int64_t>& img, int64_t P) {
-  return {img[0], (img[1] / P) * (img[2] / P), P * P * img[3]};
+std::vector<int64_t> patch_shape(const std::vector<int64_t>& img, const PatchParams& p) {
+  const int64_t P = p.patch, K = p.k();
+  return {img[0], (img[1] / P) * (img[2] / P), K * K * img[3]};
 }
 }  // namespace
 
@@ -260,8 +264,8 @@ void patch_embed(const Tensor& image, const PatchParams& p, Tensor& out) {
   check_patch_geometry(image.shape, p, fn, "image");
   check_float(out, fn, "out");
   check_same_device(image, out, fn, "image", "out");
-  auto want = patch_shape(image.shape, p.patch);
-  if (out.shape != want) throw_range_error(S(fn) + "out must have shape " + shape_str(want) + " (B, nPatches, P*P*C), got " + shape_str(out.shape));
+  auto want = patch_shape(image.shape, p);
+  if (out.shape != want) throw_range_error(S(fn) + "out must have shape " + shape_str(want) + " (B, nPatches, K*K*C with K the window), got " + shape_str(out.shape));
   MTRL_MO_DISPATCH(image.device(), patch_embed, image, p, out);
 }
 
@@ -274,7 +278,7 @@ void patch_embed_backward(const Tensor& dpatches, const PatchParams& p, Tensor& 
   check_patch_geometry(dimage.shape, p, fn, "dimage");
   check_dtype(dpatches, DType::F32, fn, "dpatches");
   check_same_device(dimage, dpatches, fn, "dimage", "dpatches");
-  auto want = patch_shape(dimage.shape, p.patch);
+  auto want = patch_shape(dimage.shape, p);
   if (dpatches.shape != want) throw_range_error(S(fn) + "dpatches must have shape " + shape_str(want) + ", got " + shape_str(dpatches.shape));
   MTRL_MO_DISPATCH(dimage.device(), patch_embed_backward, dpatches, p, dimage);
 }

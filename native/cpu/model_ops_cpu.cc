@@ -540,40 +540,53 @@ inline float ld_img(const Tensor& img, int64_t i) {
 }  // namespace
 
 void patch_embed(const Tensor& image, const PatchParams& p, Tensor& out) {
-  const int64_t B = image.dim(0), H = image.dim(1), W = image.dim(2), C = image.dim(3), P = p.patch;
-  const int64_t gh = H / P, gw = W / P, pd = P * P * C;
+  const int64_t B = image.dim(0), H = image.dim(1), W = image.dim(2), C = image.dim(3), P = p.patch, K = p.k();
+  const int64_t gh = H / P, gw = W / P, pd = K * K * C, pad = (K - P) / 2;
   const float scale = static_cast<float>(p.scale), shift = static_cast<float>(p.shift);
   with_type(out.dtype, [&](auto tag) {
     using T = decltype(tag);
     T* O = out.ptr<T>();
-#pragma omp parallel for schedule(static) if (B * H * W * C > kParallelMin)
+#pragma omp parallel for schedule(static) if (B * gh * gw * pd > kParallelMin)
     for (int64_t bg = 0; bg < B * gh; ++bg) {
       const int64_t b = bg / gh, py = bg % gh;
       for (int64_t px = 0; px < gw; ++px) {
         T* o = O + ((b * gh + py) * gw + px) * pd;
-        for (int64_t iy = 0; iy < P; ++iy) {
-          const int64_t src = ((b * H + py * P + iy) * W + px * P) * C;
-          for (int64_t e = 0; e < P * C; ++e) stv(o, iy * P * C + e, ld_img(image, src + e) * scale + shift);
+        for (int64_t wy = 0; wy < K; ++wy) {
+          const int64_t y = py * P - pad + wy;
+          for (int64_t wx = 0; wx < K; ++wx) {
+            const int64_t x = px * P - pad + wx;
+            const bool inside = y >= 0 && y < H && x >= 0 && x < W;
+            const int64_t src = ((b * H + y) * W + x) * C;
+            for (int64_t c = 0; c < C; ++c) stv(o, (wy * K + wx) * C + c, inside ? ld_img(image, src + c) * scale + shift : 0.0f);
+          }
         }
       }
     }
   });
 }
 
+// Gather form of the backward: each pixel sums the window entries that read it, in patch order, so
+// overlapping windows need no atomics and the result is the same on every thread count.
 void patch_embed_backward(const Tensor& dpatches, const PatchParams& p, Tensor& dimage) {
-  const int64_t B = dimage.dim(0), H = dimage.dim(1), W = dimage.dim(2), C = dimage.dim(3), P = p.patch;
-  const int64_t gh = H / P, gw = W / P, pd = P * P * C;
+  const int64_t B = dimage.dim(0), H = dimage.dim(1), W = dimage.dim(2), C = dimage.dim(3), P = p.patch, K = p.k();
+  const int64_t gh = H / P, gw = W / P, pd = K * K * C, pad = (K - P) / 2;
   const float scale = static_cast<float>(p.scale);
   const float* G = dpatches.ptr<float>();
   float* DI = dimage.ptr<float>();
+  // Patches whose window covers coordinate v: v + pad − K < i·P ≤ v + pad.
+  auto first = [&](int64_t v) { const int64_t t = v + pad - K + 1; return t <= 0 ? int64_t{0} : (t + P - 1) / P; };
+  auto last = [&](int64_t v, int64_t g) { return std::min(g - 1, (v + pad) / P); };
 #pragma omp parallel for schedule(static) if (B * H * W * C > kParallelMin)
-  for (int64_t bg = 0; bg < B * gh; ++bg) {
-    const int64_t b = bg / gh, py = bg % gh;
-    for (int64_t px = 0; px < gw; ++px) {
-      const float* g = G + ((b * gh + py) * gw + px) * pd;
-      for (int64_t iy = 0; iy < P; ++iy) {
-        float* dst = DI + ((b * H + py * P + iy) * W + px * P) * C;
-        for (int64_t e = 0; e < P * C; ++e) dst[e] = g[iy * P * C + e] * scale;
+  for (int64_t by = 0; by < B * H; ++by) {
+    const int64_t b = by / H, y = by % H;
+    for (int64_t x = 0; x < W; ++x) {
+      float* dst = DI + ((b * H + y) * W + x) * C;
+      for (int64_t c = 0; c < C; ++c) {
+        float acc = 0.0f;
+        for (int64_t py = first(y); py <= last(y, gh); ++py)
+          for (int64_t px = first(x); px <= last(x, gw); ++px)
+            acc += G[((b * gh + py) * gw + px) * pd + ((y - py * P + pad) * K + (x - px * P + pad)) * C + c];
+        dst[c] = acc * scale;
       }
     }
   }

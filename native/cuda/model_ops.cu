@@ -285,27 +285,36 @@ void check_ids(const std::vector<int32_t>& ids, long long V, const char* fn) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Patch embedding: one thread per patch-vector element (a bijection with the image's elements).
+// Patch embedding: one thread per patch-vector element; K×K windows centred on each P×P cell (K = P:
+// the plain patches), zero outside the image.
 template <typename In, typename T>
 __global__ void patchify(const In* __restrict__ img, T* __restrict__ out, long long B, long long H, long long W, long long C, long long P,
-                         float scale, float shift) {
-  const long long gw = W / P, gh = H / P, pd = P * P * C, total = B * gh * gw * pd;
+                         long long K, float scale, float shift) {
+  const long long gw = W / P, gh = H / P, pd = K * K * C, pad = (K - P) / 2, total = B * gh * gw * pd;
   MTRL_GRID_LOOP(e, total) {
     const long long inner = e % pd, patch = e / pd;
     const long long b = patch / (gh * gw), pr = patch % (gh * gw), py = pr / gw, px = pr % gw;
-    const long long iy = inner / (P * C), rem = inner % (P * C);
-    const long long src = ((b * H + py * P + iy) * W + px * P) * C + rem;
-    stv(out, e, (float)img[src] * scale + shift);
+    const long long wy = inner / (K * C), wx = (inner / C) % K, c = inner % C;
+    const long long y = py * P - pad + wy, x = px * P - pad + wx;
+    const bool inside = y >= 0 && y < H && x >= 0 && x < W;
+    stv(out, e, inside ? (float)img[((b * H + y) * W + x) * C + c] * scale + shift : 0.0f);
   }
 }
+// Backward as a gather: one thread per image element sums the window entries that read it, in patch
+// order (deterministic, no atomics).
 __global__ void unpatchify(const float* __restrict__ g, float* __restrict__ img, long long B, long long H, long long W, long long C,
-                           long long P, float scale) {
-  const long long gw = W / P, gh = H / P, pd = P * P * C, total = B * gh * gw * pd;
+                           long long P, long long K, float scale) {
+  const long long gw = W / P, gh = H / P, pd = K * K * C, pad = (K - P) / 2, total = B * H * W * C;
   MTRL_GRID_LOOP(e, total) {
-    const long long inner = e % pd, patch = e / pd;
-    const long long b = patch / (gh * gw), pr = patch % (gh * gw), py = pr / gw, px = pr % gw;
-    const long long iy = inner / (P * C), rem = inner % (P * C);
-    img[((b * H + py * P + iy) * W + px * P) * C + rem] = g[e] * scale;
+    const long long c = e % C, x = (e / C) % W, y = (e / (C * W)) % H, b = e / (C * W * H);
+    const long long ty = y + pad - K + 1, tx = x + pad - K + 1;
+    const long long py0 = ty <= 0 ? 0 : (ty + P - 1) / P, px0 = tx <= 0 ? 0 : (tx + P - 1) / P;
+    const long long py1 = min(gh - 1, (y + pad) / P), px1 = min(gw - 1, (x + pad) / P);
+    float acc = 0.0f;
+    for (long long py = py0; py <= py1; ++py)
+      for (long long px = px0; px <= px1; ++px)
+        acc += g[((b * gh + py) * gw + px) * pd + ((y - py * P + pad) * K + (x - px * P + pad)) * C + c];
+    img[e] = acc * scale;
   }
 }
 
@@ -530,15 +539,15 @@ void embedding_backward(const Tensor& dout, const Tensor& ids, Tensor& dtable, b
 
 void patch_embed(const Tensor& image, const PatchParams& p, Tensor& out) {
   DeviceGuard g(image.device().index);
-  const long long B = image.dim(0), H = image.dim(1), W = image.dim(2), C = image.dim(3), total = image.numel();
+  const long long B = image.dim(0), H = image.dim(1), W = image.dim(2), C = image.dim(3), total = out.numel();
   if (total == 0) return;
   with_type(out.dtype, [&](auto tag) {
     using T = decltype(tag);
     if (image.dtype == DType::U8)
-      patchify<uint8_t, T><<<grid_for(total, kBlock), kBlock>>>(image.ptr<uint8_t>(), out.ptr<T>(), B, H, W, C, p.patch, (float)p.scale,
+      patchify<uint8_t, T><<<grid_for(total, kBlock), kBlock>>>(image.ptr<uint8_t>(), out.ptr<T>(), B, H, W, C, p.patch, p.k(), (float)p.scale,
                                                                 (float)p.shift);
     else
-      patchify<float, T><<<grid_for(total, kBlock), kBlock>>>(image.ptr<float>(), out.ptr<T>(), B, H, W, C, p.patch, (float)p.scale,
+      patchify<float, T><<<grid_for(total, kBlock), kBlock>>>(image.ptr<float>(), out.ptr<T>(), B, H, W, C, p.patch, p.k(), (float)p.scale,
                                                               (float)p.shift);
   });
   MTRL_CUDA_LAUNCH_CHECK("patchEmbed");
@@ -549,7 +558,7 @@ void patch_embed_backward(const Tensor& dpatches, const PatchParams& p, Tensor& 
   const long long total = dimage.numel();
   if (total == 0) return;
   unpatchify<<<grid_for(total, kBlock), kBlock>>>(dpatches.ptr<float>(), dimage.ptr<float>(), dimage.dim(0), dimage.dim(1),
-                                                  dimage.dim(2), dimage.dim(3), p.patch, (float)p.scale);
+                                                  dimage.dim(2), dimage.dim(3), p.patch, p.k(), (float)p.scale);
   MTRL_CUDA_LAUNCH_CHECK("patchEmbedBackward");
 }
 

@@ -272,13 +272,14 @@ PatchParams patch_params(const Napi::Object& o, const char* fn, DType image_dtyp
   PatchParams p;
   p.patch = opt_integer(o, "patchSize", 0, fn);
   if (p.patch <= 0) throw_range_error(std::string(fn) + ": patchSize must be a positive integer, got " + std::to_string(p.patch));
+  p.window = opt_integer(o, "patchWindow", 0, fn);
   bool u8 = image_dtype == DType::U8;
   p.scale = opt_number(o, "scale", u8 ? 1.0 / 127.5 : 1.0, fn);
   p.shift = opt_number(o, "shift", u8 ? -1.0 : 0.0, fn);
   return p;
 }
 
-// patchEmbed(image, {patchSize, scale, shift, dtype, out})
+// patchEmbed(image, {patchSize, patchWindow, scale, shift, dtype, out})
 MTRL_NAPI_FN(PatchEmbed) {
   return guarded(info, [&]() -> Napi::Value {
     const char* fn = "patchEmbed";
@@ -287,8 +288,8 @@ MTRL_NAPI_FN(PatchEmbed) {
     PatchParams p = patch_params(o, fn, img.dtype);
     DType dt = o.Has("dtype") && !o.Get("dtype").IsUndefined() ? get_dtype(o.Get("dtype"), fn, "dtype") : DType::F32;
     std::vector<int64_t> shape;
-    if (img.ndim() == 4 && img.dim(1) % p.patch == 0 && img.dim(2) % p.patch == 0)
-      shape = {img.dim(0), (img.dim(1) / p.patch) * (img.dim(2) / p.patch), p.patch * p.patch * img.dim(3)};
+    if (img.ndim() == 4 && img.dim(1) % p.patch == 0 && img.dim(2) % p.patch == 0 && p.k() >= p.patch)
+      shape = {img.dim(0), (img.dim(1) / p.patch) * (img.dim(2) / p.patch), p.k() * p.k() * img.dim(3)};
     Tensor out;
     auto given = opt_tensor(o, "out", fn);
     if (given) out = *given;
@@ -299,7 +300,7 @@ MTRL_NAPI_FN(PatchEmbed) {
   });
 }
 
-// patchEmbedBackward(dpatches, imageShape, {patchSize, scale, dimage})
+// patchEmbedBackward(dpatches, imageShape, {patchSize, patchWindow, scale, dimage})
 MTRL_NAPI_FN(PatchEmbedBackward) {
   return guarded(info, [&]() -> Napi::Value {
     const char* fn = "patchEmbedBackward";

@@ -97,6 +97,8 @@ MTRL_TEST(test_model_ops, cuda_matches_cpu) {
     Tensor qin = as_dtype(tensor_from(random_floats(7 * 5 * 4 * 16), {7, 5, 4, 16}), dt);
     Tensor gout = as_dtype(tensor_from(random_floats(300 * d), {300, d}), dt);
     Tensor table_in = as_dtype(tensor_from(random_floats(50 * d), {50, d}), dt);
+    Tensor pix = tensor_from(random_floats(3 * 8 * 12 * 3, 0, 255), {3, 8, 12, 3});
+    Tensor dpatch[2] = {tensor_from(random_floats(3 * 6 * 48), {3, 6, 48}), tensor_from(random_floats(3 * 6 * 192), {3, 6, 192})};
     auto run = [&](Device dev, std::vector<Tensor>& res) {
       Tensor X = on(x, dev), W = on(w, dev), Bv = on(bb, dev), DY = on(dy, dev);
       Tensor y = empty(x.shape, dt, dev), r = empty({rows}, DType::F32, dev), mu = empty({rows}, DType::F32, dev);
@@ -134,6 +136,20 @@ MTRL_TEST(test_model_ops, cuda_matches_cpu) {
       embedding_forward(ids, table, emb);
       embedding_backward(on(gout, dev), ids, dtab, false);
       res.insert(res.end(), {emb, dtab});
+      // Patch embedding, plain and with overlapping 8×8 windows over 4×4 cells (and their gradients).
+      Tensor image = on(pix, dev);
+      for (int64_t K : {0, 8}) {
+        PatchParams pp;
+        pp.patch = 4;
+        pp.window = K;
+        pp.scale = 0.5;
+        pp.shift = -0.25;
+        const int64_t kk = pp.k();
+        Tensor pe = empty({3, 6, kk * kk * 3}, dt, dev), dimg = empty({3, 8, 12, 3}, DType::F32, dev);
+        patch_embed(image, pp, pe);
+        patch_embed_backward(on(dpatch[K == 0 ? 0 : 1], dev), pp, dimg);
+        res.insert(res.end(), {pe, dimg});
+      }
     };
     std::vector<Tensor> rc, rg;
     run(cpu, rc);

@@ -62,9 +62,9 @@ export function embeddingScatterAdd(acc: Tensor, src: Tensor, ids: Tensor): void
   mo.embeddingBackward(src, ids, { dtable: acc, accumulate: true });
 }
 
-/** u8 images (n, S, S, C) → f32 patch vectors (n, P, p·p·C) scaled to [−1, 1]. */
-export function patchify(pixels: Tensor, patchSize: number): Tensor {
-  return mo.patchEmbed(pixels, { patchSize });
+/** u8 images (n, S, S, C) → f32 patch vectors (n, P, k·k·C) scaled to [−1, 1] (k = window, default p). */
+export function patchify(pixels: Tensor, patchSize: number, patchWindow = patchSize): Tensor {
+  return mo.patchEmbed(pixels, { patchSize, patchWindow });
 }
 
 export interface AdamWStepOptions {

@@ -1,4 +1,5 @@
-// The image front end: pixels → patch vectors (native patch-embedding op, scaled to [-1, 1]) → a linear
+// The image front end: pixels → patch vectors (native patch-embedding op, scaled to [-1, 1]; each reads
+// a patchWindow-wide square centred on its patch) → a linear
 // patch projection → + a learned position embedding per patch → [optional bidirectional transformer
 // encoder + RMSNorm + linear projector to the decoder width] → + a learned image-slot embedding
 // (slot 0 = the example's first image, 1 = its second, ...). The slot embedding is what lets the
@@ -38,6 +39,7 @@ export class VisionEncoder {
     readonly patchSize: number,
     readonly numPatches: number,
     normEps: number,
+    readonly patchWindow = patchSize,
   ) {
     const [vw, pd] = p.patchProj.shape as [number, number];
     this.patchProj = new Linear(p.patchProj, pd, vw);
@@ -55,7 +57,7 @@ export class VisionEncoder {
     this.clear();
     const n = pixels.shape[0]!;
     const P = this.numPatches;
-    const p3 = patchify(pixels, this.patchSize);
+    const p3 = patchify(pixels, this.patchSize, this.patchWindow);
     const patches = p3.reshape([n * P, p3.shape[2]!]);
     p3.dispose();
     let x = this.patchProj.forward(patches, train);

@@ -57,13 +57,18 @@ void sum_rows(const Tensor& x, Tensor& out, bool accumulate);   // out (D,) (+)=
 void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out);
 void embedding_backward(const Tensor& dout, const Tensor& ids, Tensor& dtable, bool accumulate);
 
-// ---- patch embedding: image (B, H, W, C) u8 or f32 → patches (B, (H/P)·(W/P), P·P·C), patches in
-// row-major grid order, each patch flattened (py, px, c). Values become x·scale + shift (defaults:
-// u8 maps 0..255 to [−1, 1]; f32 is copied unchanged). Backward (f32 images only; a u8 image is data,
-// not a parameter) scatters dpatches·scale back into the image layout.
+// ---- patch embedding: image (B, H, W, C) u8 or f32 → patches (B, (H/P)·(W/P), K·K·C), patches in
+// row-major grid order, each flattened (wy, wx, c). Patch (py, px) is the K×K window of pixels
+// centred on the P×P cell at (py·P, px·P): rows py·P − (K−P)/2 … +K−1 (K = window ≥ P, K − P even;
+// window 0 means K = P, the plain non-overlapping patches). Values become x·scale + shift (defaults:
+// u8 maps 0..255 to [−1, 1]; f32 is copied unchanged); window pixels outside the image are 0.
+// Backward (f32 images only; a u8 image is data, not a parameter) sums, for every pixel, dpatches·scale
+// over the windows that contain it (in patch order: deterministic).
 struct PatchParams {
   int64_t patch = 0;
+  int64_t window = 0;  // 0 = patch
   double scale = 1.0, shift = 0.0;
+  int64_t k() const { return window > 0 ? window : patch; }
 };
 void patch_embed(const Tensor& image, const PatchParams& p, Tensor& out);
 void patch_embed_backward(const Tensor& dpatches, const PatchParams& p, Tensor& dimage);
