@@ -1,8 +1,10 @@
 // The shipped base model (models/base) is a zero-shot judge: a fast regression check on a small
 // sample of the suite's test split (seed 1, greedy) against the zero-shot targets it meets on the
 // full test split (README: valid verdicts everywhere, mean in-distribution macro-F1 ≥ 60,
-// position-consistent pair-safety), with margins for the small sample. Pair-alignment is the target
-// it misses (it always prefers the first image); only its verdicts' validity is checked.
+// position-consistent pair-safety), with margins for the small sample (on it: mean ID 71, pair-safety
+// position-consistent 92 %). Pair-alignment is the target it misses (position-consistent on 17 % of
+// the full split, target 55 %); the check only holds it above the pure position bias of the earlier
+// two-stage base (1.6 %).
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -24,9 +26,11 @@ describe('shipped base model', () => {
     const ev = evaluateJudge(model, tokenizer!, taskMap, examples, { maxNewTokens: 40, batchSize: 64 });
     model.dispose();
     const line = tasks.map((t) => `${t} F1 ${(100 * ev[t]!.macroF1).toFixed(0)} invalid ${(100 * ev[t]!.invalidRate).toFixed(0)}%${ev[t]!.positionConsistentAccuracy !== undefined ? ` pc ${(100 * ev[t]!.positionConsistentAccuracy!).toFixed(0)}` : ''}`).join('; ');
+    console.log(`shipped base, ${PER_TASK} per task: ${line}`);
     for (const t of tasks) expect(ev[t]!.invalidRate, `${t}: ${line}`).toBeLessThanOrEqual(0.1);
     const meanId = IN_DISTRIBUTION_TASKS.reduce((a, t) => a + ev[t]!.macroF1, 0) / IN_DISTRIBUTION_TASKS.length;
-    expect(meanId, `mean ID macro-F1: ${line}`).toBeGreaterThanOrEqual(0.5);
-    expect(ev['pair-safety']!.positionConsistentAccuracy!, `pair-safety: ${line}`).toBeGreaterThanOrEqual(0.5);
+    expect(meanId, `mean ID macro-F1: ${line}`).toBeGreaterThanOrEqual(0.6);
+    expect(ev['pair-safety']!.positionConsistentAccuracy!, `pair-safety: ${line}`).toBeGreaterThanOrEqual(0.75);
+    expect(ev['pair-alignment']!.positionConsistentAccuracy!, `pair-alignment: ${line}`).toBeGreaterThanOrEqual(0.05);
   });
 });
