@@ -35,6 +35,20 @@ describe('mtrl-judge CLI', () => {
     expect(state.command).toContain('mtrl-judge pretrain');
   });
 
+  it('pretrain --init --patch-window widens the checkpoint and trains on; without --init it says what to do', () => {
+    const wide = path.join(tmp, 'base-wide');
+    cli(['pretrain', '--init', base, '--out', wide, '--steps', '1', '--batch-size', '2', '--corpus-size', '16', '--patch-window', '8']);
+    const cfg = JSON.parse(readFileSync(path.join(wide, 'config.json'), 'utf8')) as { patchSize: number; patchWindow: number };
+    expect([cfg.patchSize, cfg.patchWindow]).toEqual([4, 8]);
+    expect((JSON.parse(readFileSync(path.join(wide, 'trainer_state.json'), 'utf8')) as { command: string }).command).toContain('--patch-window 8');
+    const bad = cli(['pretrain', '--out', path.join(tmp, 'x'), '--patch-window', '8'], { ok: false });
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/--patch-window widens an --init checkpoint; for a fresh model give it in --model/);
+    const odd = cli(['pretrain', '--init', base, '--out', path.join(tmp, 'y'), '--steps', '1', '--patch-window', '7'], { ok: false });
+    expect(odd.stderr).toMatch(/window must be an integer ≥ the model's patchWindow \(4\) that differs from it by an even number, got 7/);
+    expect(existsSync(path.join(tmp, 'y'))).toBe(false);
+  });
+
   it('train (sft-unified), then --resume continues from the saved step', () => {
     const out = path.join(tmp, 'run-sft');
     cli(['train', '--method', 'sft-unified', '--config', config, '--base', base, '--out', out, '--steps', '2']);

@@ -152,7 +152,7 @@ export async function pretrainBase(opts: PretrainOptions = {}): Promise<Pretrain
   const tokenizer = init ? init.tokenizer! : trainBpe(tokenizerCorpus(seed, items), { vocabSize: cfg.vocabSize });
   // A partial object is laid over the tiny preset (so `{ dModel: 64 }` changes just the width).
   const spec = opts.model ?? 'tiny';
-  const base = typeof spec === 'string' ? spec : { ...TINY_CONFIG, visionDim: undefined, visionHeads: undefined, visionFF: undefined, ...spec };
+  const base = typeof spec === 'string' ? spec : { ...TINY_CONFIG, visionDim: undefined, visionHeads: undefined, visionFF: undefined, patchWindow: undefined, ...spec };
   // Room for two images + a two-image description, and for pairwise judging with long reasoning.
   const config = makeConfig(base, {
     vocabSize: tokenizer.vocabSize,
