@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 
 #include "mtrl/bf16.h"
 #include "mtrl/model_ops.h"
@@ -155,8 +156,10 @@ MTRL_TEST(test_model_ops, cuda_matches_cpu) {
     run(cpu, rc);
     run(gpu, rg);
     const char* names[] = {"rmsnorm y", "rmsnorm dx", "rmsnorm dw", "layernorm y", "layernorm dx", "layernorm dw", "layernorm db",
-                           "rope", "swiglu", "swiglu dgate", "swiglu dup", "gelu", "gelu dx", "sumRows", "embedding", "embedding dtable"};
-    for (size_t i = 0; i < rc.size(); ++i) cmp(rc[i], rg[i], tol, names[i]);
+                           "rope", "swiglu", "swiglu dgate", "swiglu dup", "gelu", "gelu dx", "sumRows", "embedding", "embedding dtable",
+                           "patchEmbed", "patchEmbed backward", "patchEmbed window 8", "patchEmbed window 8 backward"};
+    CHECK_MSG(rc.size() == std::size(names) && rg.size() == rc.size(), "one name per compared result: " << rc.size() << " results, " << std::size(names) << " names");
+    for (size_t i = 0; i < rc.size() && i < std::size(names); ++i) cmp(rc[i], rg[i], tol, names[i]);
   }
   // AdamW and squared norms (f32)
   const int64_t n = 5000;
