@@ -129,6 +129,16 @@ describe('mtrl-judge CLI', () => {
     expect(md).toMatch(/\| SFT-Unified \|[^\n]*\[[^\n]*\| 2×\d+ \|/);
   });
 
+  it('experiment --data-seed runs on another draw of the suite; with --data it is refused', () => {
+    const out = path.join(tmp, 'exp-data-seed');
+    cli(['experiment', '--config', config, '--base', base, '--out', out, '--methods', 'off-the-shelf', '--data-seed', '7']);
+    const res = JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8')) as { settings: { data: { seed: number } } };
+    expect(res.settings.data.seed).toBe(7);
+    const bad = cli(['eval', '--checkpoint', base, '--data', tmp, '--data-seed', '2'], { ok: false });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--data-seed: seeds the generated suite, but the data come from the folder/);
+  });
+
   it('experiment runs the per-task baselines (SFT-Single, RL-Single), one judge per task', () => {
     const out = path.join(tmp, 'exp-single');
     cli(['experiment', '--config', config, '--base', base, '--out', out, '--methods', 'sft-single,rl-single']);

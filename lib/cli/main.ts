@@ -7,7 +7,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { packageRoot } from '../native.js';
 import { PRETRAIN_DEFAULTS as PRETRAIN } from '../rl/config.js';
 import { loadRunConfig, parseRunConfig, type RunConfig } from './config.js';
-import { formatCliError, wantsStack } from './errors.js';
+import { CliError, formatCliError, wantsStack } from './errors.js';
 import { onInterrupt } from './interrupt.js';
 import { createProgress } from './progress.js';
 import { cliDevice, resolveBase } from './resolve.js';
@@ -33,10 +33,18 @@ function list(v: string): string[] {
     .filter(Boolean);
 }
 
-function runConfig(opts: { config?: string }, overrides: Partial<Record<string, unknown>>): RunConfig {
+function runConfig(opts: { config?: string; dataSeed?: number; data?: string }, overrides: Partial<Record<string, unknown>>): RunConfig {
   const base = opts.config ? (loadRunConfig(opts.config) as unknown as Record<string, unknown>) : {};
   const merged: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) merged[k] = v;
+  // --data-seed: the same run on another draw of the generated suite (the acceptance checks ask
+  // for several), without a config file per data seed.
+  if (opts.dataSeed !== undefined) {
+    const data = (merged.data ?? {}) as Record<string, unknown>;
+    if (opts.data !== undefined || data.source === 'folder')
+      throw new CliError('--data-seed', `seeds the generated suite, but the data come from the folder ${opts.data ?? String(data.dir)}`, 'drop --data-seed, or use the generated suite');
+    merged.data = { ...data, seed: opts.dataSeed };
+  }
   const cfg = parseRunConfig(merged, opts.config ?? '(command line)');
   return { ...cfg, base: resolveBase(cfg.base) };
 }
@@ -120,6 +128,7 @@ program
   .option('--data <dir>', 'a folder in the JSONL format (default: the generated suite)')
   .option('--base <dir>', 'base checkpoint folder')
   .option('--out <dir>', 'output folder')
+  .option('--data-seed <n>', "seed of the generated suite (overrides the config's data.seed)", int('--data-seed'))
   .option('--steps <n>', 'optimizer steps (overrides the config)', int('--steps'))
   .option('--resume', 'continue from <out>/last')
   .option('--device <device>', `${DEVICE_HELP} (default: the config's device, 'auto')`)
@@ -137,6 +146,7 @@ program
   .addOption(new Option('--split <split>', 'which split').choices(['validation', 'test']).default('test'))
   .option('--data <dir>', 'a folder in the JSONL format (default: the generated suite)')
   .option('--config <file>', 'run config (data and evaluation sections are used)')
+  .option('--data-seed <n>', "seed of the generated suite (overrides the config's data.seed)", int('--data-seed'))
   .option('--max-per-task <n>', 'examples per task (0 = all)', int('--max-per-task'))
   .option('--samples <k>', 'sampled judgments per example (majority vote); needs --temperature > 0', int('--samples'))
   .option('--temperature <t>', 'sampling temperature (0 = greedy)', num('--temperature'))
@@ -171,6 +181,7 @@ program
   .option('--methods <list>', 'comma-separated methods (default from the config: off-the-shelf,sft-unified,mt-rl)', list)
   .option('--base <dir>', 'base checkpoint folder (default models/base)')
   .option('--out <dir>', 'output folder (default runs/default)')
+  .option('--data-seed <n>', "seed of the generated suite (overrides the config's data.seed)", int('--data-seed'))
   .option('--seeds <n>', 'training runs per method with different training seeds (default from the config: 1); the report gives means with 95 % bootstrap intervals', int('--seeds'))
   .option('--device <device>', `${DEVICE_HELP} (default: the config's device, 'auto')`)
   .action(async (o) => {
