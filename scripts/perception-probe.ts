@@ -4,17 +4,20 @@
 // Alignment judging needs all three, so this says whether a weak alignment score is a judging or a
 // seeing problem (docs/training.md). Then closed questions with hard negatives, answered directly:
 // one picture ("Is there a red star?", "Is the red star at the top?") and two ("Which picture has
-// …?", one faithful and one with a single change); chance is 50 % for both. Scenes come from the
+// …?", one faithful and one with a single change); chance is 50 % for both; and the pair question by
+// the kind of change, in both orders. Scenes come from the
 // caption corpus and the perception items under their own seed ("perception-probe"), never from
 // a suite split nor the pretraining corpus.
 // Usage: npx tsx scripts/perception-probe.ts [checkpoint, default models/base]
 import { generateCorpusItem, type CorpusItem } from '../lib/data/corpus.js';
 import { generateInstructItem, type InstructItem } from '../lib/data/instruct.js';
+import { pairPerception, type PerceptionQa } from '../lib/data/perception.js';
 import { REGION_PHRASES } from '../lib/data/prompts.js';
 import { COLOUR_NAMES, SHAPES, type Scene } from '../lib/data/scene.js';
 import { completionText } from '../lib/judging/encode.js';
 import { loadCheckpoint } from '../lib/model/checkpoint.js';
 import { generate } from '../lib/model/generate.js';
+import { Rng } from '../lib/rng.js';
 
 const dir = process.argv[2] ?? 'models/base';
 const ck = loadCheckpoint(dir, { device: 'cpu', skipOptimizer: true });
@@ -92,6 +95,43 @@ function closedAccuracy(items: InstructItem[]): number {
   }
   return pct(right, items.length);
 }
+// The same "Which picture has …?" question by what the other picture changes, asked in both orders
+// (accuracy over both; position-consistent = right in both orders, chance 25 %), answered directly
+// and after noting both pictures in <think>: which differences the base can see and use, which is
+// what pair-alignment judging needs.
+function pairsByChange(n: number, think: boolean): Record<string, { pairs: number; accuracyPct: number; positionConsistentPct: number }> {
+  const qas: PerceptionQa[] = [];
+  for (let i = 0; qas.length < n; i++) {
+    const p = pairPerception(Rng.from('perception-probe', 'pairs-by-change', i), 32);
+    if (p) qas.push(p);
+  }
+  const right = (qa: PerceptionQa, swap: boolean, said: string) => said === (qa.truth === (swap ? 1 : 0) ? 'A' : 'B');
+  const asked = qas.flatMap((qa) => [false, true].map((swap) => ({ qa, swap, images: swap ? [qa.images[1]!, qa.images[0]!] : qa.images })));
+  const said: string[] = [];
+  for (let b = 0; b < asked.length; b += 50) {
+    const batch = asked.slice(b, b + 50);
+    const r = generate(
+      ck.model,
+      batch.map((a) => {
+        const instruction = think ? 'Think in <think></think>, then answer A or B in <answer></answer>.' : 'Answer A or B.';
+        return { images: a.images, tokens: [tok!.bosId, ...tok!.encode(`${a.qa.question.replace(/\?$/, '')}, A (first) or B (second)? ${instruction}`, { parseSpecial: false })] };
+      }),
+      { maxNewTokens: think ? 48 : 4, eosId: tok!.eosId, temperature: 0 },
+    );
+    batch.forEach((_, k) => {
+      const text = completionText(r.tokens.subarray(k * r.maxNewTokens, k * r.maxNewTokens + r.lengths[k]!), tok!).trim();
+      said.push(think ? (/<answer>\s*([AB])\s*<\/answer>/.exec(text)?.[1] ?? '') : text);
+    });
+  }
+  const out: Record<string, { pairs: number; accuracyPct: number; positionConsistentPct: number }> = {};
+  for (const change of new Set(qas.map((q) => q.change!))) {
+    const idx = qas.map((q, i) => (q.change === change ? i : -1)).filter((i) => i >= 0);
+    const ok = idx.map((i) => [right(qas[i]!, false, said[2 * i]!), right(qas[i]!, true, said[2 * i + 1]!)]);
+    out[change] = { pairs: idx.length, accuracyPct: pct(ok.flat().filter(Boolean).length, 2 * idx.length), positionConsistentPct: pct(ok.filter(([a, b]) => a && b).length, idx.length) };
+  }
+  return out;
+}
+
 const single = closedItems('perception', 200);
 const pairs = closedItems('pair-perception', 200);
 console.log(
@@ -105,6 +145,8 @@ console.log(
     objectCountPct: pct(countRight, items.length),
     singleClosedPct: closedAccuracy(single),
     pairClosedPct: closedAccuracy(pairs),
+    pairsByChange: pairsByChange(300, false),
+    pairsByChangeThinking: pairsByChange(300, true),
   }),
 );
 ck.model.dispose();

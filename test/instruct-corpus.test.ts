@@ -12,6 +12,7 @@ import { DEFAULT_INSTRUCTION } from '../lib/tasks/task.js';
 const N = 3000;
 const items = generateInstructCorpus(0, N);
 const v3 = generateInstructCorpus(0, 2000, 32, 3);
+const v4 = generateInstructCorpus(0, 2000, 32, 4);
 
 describe('instruction corpus', () => {
   it('is deterministic in (seed, index) and differs across seeds', () => {
@@ -21,7 +22,7 @@ describe('instruction corpus', () => {
     const c = generateInstructItem(1, 123);
     expect(c.prompt === a.prompt && Buffer.from(c.images[0]!.data).equals(Buffer.from(a.images[0]!.data))).toBe(false);
     expect(() => generateInstructItem(0, -1)).toThrow(/index/);
-    expect(() => generateInstructItem(0, 1, 32, 4 as 1)).toThrow(/version must be 1, 2 or 3/);
+    expect(() => generateInstructItem(0, 1, 32, 5 as 1)).toThrow(/version must be 1, 2, 3 or 4/);
   });
 
   it('follows the concept mix, in both forms, with varied answer words', () => {
@@ -107,6 +108,57 @@ describe('instruction corpus', () => {
       lens.sort((a, b) => a - b);
       expect(lens[Math.floor(lens.length * 0.95)]).toBeLessThanOrEqual(40);
       expect(lens.filter((n) => n > 40).length / lens.length, `max ${lens[lens.length - 1]} tokens`).toBeLessThan(0.02);
+    });
+  });
+
+  describe('version 4 (marked two-picture notes, note matching)', () => {
+    it('follows its mix, and leaves version 3 as it was', () => {
+      const mix = INSTRUCT_MIXES[4];
+      const total = Object.values(mix).reduce((a, b) => a + (b ?? 0), 0);
+      for (const [c, w] of Object.entries(mix)) {
+        const share = v4.filter((i) => i.concept === c).length / v4.length;
+        expect(Math.abs(share - w! / total), `${c}: share ${share.toFixed(3)}`).toBeLessThan(0.03);
+      }
+      // Same concept per index as version 3 is not required, but version 3's notes carry no marks.
+      for (const it of v3.filter((i) => i.concept === 'pair-perception' && i.reasoning)) expect(it.target).not.toMatch(/: (yes|no)\./);
+    });
+
+    it('marks the picture its answer names, and only that one, in two-picture notes', () => {
+      const twoPictures = v4.filter((i) => i.reasoning && (i.concept === 'pair-perception' || i.concept === 'pair-alignment'));
+      // A scene with room for no change falls back to a version 2 item (unmarked reasoning): rare.
+      const marked = twoPictures.filter((i) => i.target.startsWith('<think>A: '));
+      expect(marked.length).toBeGreaterThan(150);
+      expect(twoPictures.length - marked.length).toBeLessThan(0.03 * twoPictures.length);
+      let pairsWithOneYes = 0;
+      for (const it of marked) {
+        const m = /^<think>A: .*: (yes|no)\. B: .*: (yes|no)\.<\/think><answer>([AB])<\/answer>$/.exec(it.target);
+        expect(m, it.target).not.toBeNull();
+        const [, a, b, answer] = m!;
+        if (it.concept === 'pair-perception') expect([a, b], it.target).toEqual(answer === 'A' ? ['yes', 'no'] : ['no', 'yes']);
+        else if ((a === 'yes') !== (b === 'yes')) {
+          pairsWithOneYes++;
+          expect(a === 'yes' ? 'A' : 'B', it.target).toBe(answer);
+        }
+      }
+      expect(pairsWithOneYes).toBeGreaterThan(20);
+    });
+
+    it('asks whether notes fit a description, with the noted picture, yes and no equally often', () => {
+      const notes = v4.filter((i) => i.concept === 'note-match');
+      expect(notes.length).toBeGreaterThan(150);
+      for (const it of notes) {
+        expect(it.images).toHaveLength(1);
+        expect(['yes', 'no']).toContain(it.target);
+      }
+      const yes = notes.filter((i) => i.target === 'yes').length / notes.length;
+      expect(Math.abs(yes - 0.5), `yes share ${yes.toFixed(3)}`).toBeLessThan(0.1);
+    });
+
+    it('keeps 94 % of its judged targets within 40 tokens (marks add 4; three-object pairs can exceed it)', () => {
+      const tok = loadTokenizer('models/base/tokenizer.json');
+      const lens = v4.filter((i) => i.reasoning && i.concept !== 'caption').map((i) => tok.encode(i.target).length);
+      const over = lens.filter((n) => n > 40).length / lens.length;
+      expect(over, `over 40 tokens: ${(100 * over).toFixed(1)} %, max ${Math.max(...lens)}`).toBeLessThan(0.06);
     });
   });
 });

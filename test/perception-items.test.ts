@@ -1,7 +1,7 @@
 // The perception stage's questions (lib/data/perception.ts): every answer follows from the drawn
 // scene, negatives are hard (one attribute away from something drawn), and yes/no and A/B are balanced.
 import { describe, expect, it } from 'vitest';
-import { noteObjects, pairPerception, singlePerception, type PerceptionQa } from '../lib/data/perception.js';
+import { noteMatch, noteObjects, pairPerception, singlePerception, type PerceptionQa } from '../lib/data/perception.js';
 import { sceneMatches } from '../lib/data/prompts.js';
 import { Rng } from '../lib/rng.js';
 
@@ -71,5 +71,33 @@ describe('perception items', () => {
     }
     const a = pairs.filter((q) => q.answer === 'A').length / pairs.length;
     expect(Math.abs(a - 0.5), `A share ${a.toFixed(3)}`).toBeLessThan(0.08);
+    // Every kind of change occurs, and each is what tells the two pictures apart.
+    expect(new Set(pairs.map((q) => q.change)).size).toBe(6);
+  });
+
+  it('with marks, end each picture\'s notes with whether it fits, the same pair otherwise', () => {
+    const r1 = Rng.from(11, 'marks');
+    const r2 = Rng.from(11, 'marks');
+    for (let i = 0; i < 100; i++) {
+      const plain = pairPerception(r1, 32);
+      const marked = pairPerception(r2, 32, { marks: true });
+      if (!plain) {
+        expect(marked).toBeUndefined();
+        continue;
+      }
+      const [ma, mb] = marked!.truth === 0 ? ['yes', 'no'] : ['no', 'yes'];
+      expect(marked!.looking).toBe(`A: ${noteObjects(plain.scenes[0]!)}: ${ma}. B: ${noteObjects(plain.scenes[1]!)}: ${mb}.`);
+      expect(marked!.question).toBe(plain.question);
+    }
+  });
+
+  it('note matching: "yes" exactly when the noted scene is the described one', () => {
+    const r = Rng.from(12, 'notes');
+    for (let i = 0; i < 300; i++) {
+      const q = noteMatch(r, 32);
+      expect(q.question).toContain(noteObjects(q.scenes[0]!));
+      expect(q.answer, q.question).toBe(sceneMatches(q.intent!, q.scenes[0]!) ? 'yes' : 'no');
+      expect(q.images).toHaveLength(1);
+    }
   });
 });

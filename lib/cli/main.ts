@@ -82,7 +82,7 @@ program
   .option('--vocab-size <n>', 'tokenizer vocabulary size', int('--vocab-size'), PRETRAIN.vocabSize)
   .option('--corpus-size <n>', 'instruction items generated (cycled)', int('--corpus-size'), PRETRAIN.corpusSize)
   .option('--model <preset|json>', "model preset ('tiny' | 'small') or a JSON object of sizes laid over 'tiny', e.g. '{\"dModel\":64,\"nLayers\":2}'", 'tiny')
-  .option('--corpus-version <n>', 'instruction corpus version: 2, 1 (the shipped base model\'s first stage) or 3 (its perception stage)', (v: string) => { if (v !== '1' && v !== '2' && v !== '3') throw new InvalidArgumentError(`--corpus-version must be 1, 2 or 3, got ${JSON.stringify(v)}`); return Number(v); }, PRETRAIN.corpusVersion)
+  .option('--corpus-version <n>', 'instruction corpus version: 2, 1 (the shipped base model\'s first stage), 3 (its perception stages) or 4 (3 with marked two-picture notes and note-matching questions)', (v: string) => { if (!['1', '2', '3', '4'].includes(v)) throw new InvalidArgumentError(`--corpus-version must be 1, 2, 3 or 4, got ${JSON.stringify(v)}`); return Number(v); }, PRETRAIN.corpusVersion)
   .option('--init <dir>', 'continue from this checkpoint (weights and tokenizer) instead of a fresh model: a second stage')
   .option('--patch-window <n>', 'with --init: widen the checkpoint\'s patch window to n pixels (image tokens read n×n windows centred on their patches; the new border weights start at zero, so the model starts out unchanged)', int('--patch-window'))
   .option('--device <device>', DEVICE_HELP, 'auto')
@@ -105,7 +105,7 @@ program
       model,
       ...(o.init ? { init: o.init } : {}),
       ...(o.patchWindow !== undefined ? { patchWindow: o.patchWindow } : {}),
-      corpusVersion: o.corpusVersion as 1 | 2 | 3,
+      corpusVersion: o.corpusVersion as 1 | 2 | 3 | 4,
       device,
       metricsFile: path.join(o.out + '.metrics.jsonl'),
       onStep: (step, loss, tps) => progress.update(step, { loss, 'tok/s': tps }),

@@ -20,7 +20,7 @@
 import { generateCorpusItem } from './corpus.js';
 import { SEVERITY_THRESHOLD, DEFECT_WORDS, type Defect, type DefectFamily } from './degrade.js';
 import { describeSymbol, isHazard, SAFETY_POLICY } from './hazard.js';
-import { noteObjects, pairPerception, singlePerception } from './perception.js';
+import { noteMatch, noteObjects, pairPerception, singlePerception } from './perception.js';
 import { regionPhrase, type GeneratorError } from './prompts.js';
 import { Rng, type Seed } from '../rng.js';
 import type { Scene, SceneObject } from './scene.js';
@@ -40,7 +40,8 @@ export type InstructConcept =
   | 'pair-alignment'
   | 'pair-safety'
   | 'perception'
-  | 'pair-perception';
+  | 'pair-perception'
+  | 'note-match';
 
 /** One instruction item: images, the prompt (not scored) and the target text (scored). */
 export interface InstructItem {
@@ -59,10 +60,12 @@ export interface InstructItem {
  * Corpus versions. 1: the first stage of the shipped base model (closed questions of both
  * polarities). 2 (default): closed questions ask only for the good side, open "what is wrong"
  * questions, more alignment. 3: the perception stage: half version 2's mix, half questions about
- * which objects are where, with hard negatives (lib/data/perception.ts).
+ * which objects are where, with hard negatives (lib/data/perception.ts). 4: version 3 where every
+ * two-picture note says whether each picture fits ("A: red star top left: no. B: …: yes."), plus
+ * "do these notes fit the description?" questions (with the noted picture), 10 % of the mix.
  */
-export type InstructVersion = 1 | 2 | 3;
-export const INSTRUCT_VERSIONS: readonly InstructVersion[] = [1, 2, 3];
+export type InstructVersion = 1 | 2 | 3 | 4;
+export const INSTRUCT_VERSIONS: readonly InstructVersion[] = [1, 2, 3, 4];
 
 /** The share of each concept in the mix, per version (captions and plain VQA keep general abilities). */
 export const INSTRUCT_MIXES: Readonly<Record<InstructVersion, Readonly<Partial<Record<InstructConcept, number>>>>> = Object.freeze({
@@ -103,6 +106,21 @@ export const INSTRUCT_MIXES: Readonly<Record<InstructVersion, Readonly<Partial<R
     'pair-safety': 0.04,
     perception: 0.33,
     'pair-perception': 0.17,
+  }),
+  4: Object.freeze({
+    caption: 0.045,
+    naturalness: 0.05,
+    technical: 0.036,
+    rationality: 0.05,
+    alignment: 0.072,
+    preference: 0.045,
+    safety: 0.036,
+    'pair-quality': 0.027,
+    'pair-alignment': 0.054,
+    'pair-safety': 0.036,
+    perception: 0.297,
+    'pair-perception': 0.153,
+    'note-match': 0.1,
   }),
 });
 /** The default version's mix. */
@@ -408,7 +426,7 @@ function firstSecond(a: string, b: string): string {
  */
 export function generateInstructItem(seed: Seed, index: number, imageSize = 32, version: InstructVersion = 2): InstructItem {
   if (!Number.isSafeInteger(index) || index < 0) throw new RangeError(`generateInstructItem: index must be a non-negative integer, got ${String(index)}`);
-  if (!INSTRUCT_VERSIONS.includes(version)) throw new RangeError(`generateInstructItem: version must be 1, 2 or 3, got ${String(version)}`);
+  if (!INSTRUCT_VERSIONS.includes(version)) throw new RangeError(`generateInstructItem: version must be 1, 2, 3 or 4, got ${String(version)}`);
   const rng = Rng.from(seed, 'instruct', index);
   const mix = INSTRUCT_MIXES[version];
   const concepts = Object.keys(mix) as InstructConcept[];
@@ -450,7 +468,7 @@ export function generateInstructItem(seed: Seed, index: number, imageSize = 32, 
       const img = m.images[0]!;
       // Version 3 notes what is drawn before saying what differs (look first, then compare).
       const why = alignmentReasoning(rng, m.intent!, img.scene, img.error);
-      const r = binaryItem(rng, pickT(ALIGNMENT_QUESTIONS), (q) => q.replace('{p}', e.prompt!), m.truth === 1, version === 3 ? `I see ${noteObjects(img.scene)}. ${why}` : why);
+      const r = binaryItem(rng, pickT(ALIGNMENT_QUESTIONS), (q) => q.replace('{p}', e.prompt!), m.truth === 1, version >= 3 ? `I see ${noteObjects(img.scene)}. ${why}` : why);
       return { id, concept, images: e.images, ...r };
     }
     case 'preference': {
@@ -484,9 +502,11 @@ export function generateInstructItem(seed: Seed, index: number, imageSize = 32, 
       const e = ex('pair-alignment');
       const m = metaOf(e);
       const [a, b] = m.images;
+      // Version 4 marks each picture's notes with whether it shows the prompt (no generator error).
+      const mark = (img: typeof a) => (version === 4 ? `: ${img!.error ? 'no' : 'yes'}` : '');
       const reasoning =
-        version === 3
-          ? `A: ${noteObjects(a!.scene)}. B: ${noteObjects(b!.scene)}.`
+        version >= 3
+          ? `A: ${noteObjects(a!.scene)}${mark(a)}. B: ${noteObjects(b!.scene)}${mark(b)}.`
           : firstSecond(alignmentReasoning(rng, m.intent!, a!.scene, a!.error), alignmentReasoning(rng, m.intent!, b!.scene, b!.error));
       const r = pairItem(rng, pickT(PAIR_ALIGNMENT_QUESTIONS), (q) => q.replace('{p}', e.prompt!), m.truth, reasoning);
       return { id, concept, images: e.images, ...r };
@@ -503,12 +523,18 @@ export function generateInstructItem(seed: Seed, index: number, imageSize = 32, 
     }
     case 'pair-perception': {
       // Rarely a scene has room for no change: fall back to another perception question.
-      const p = pairPerception(rng, imageSize) ?? pairPerception(rng, imageSize);
+      const marks = version === 4;
+      const p = pairPerception(rng, imageSize, { marks }) ?? pairPerception(rng, imageSize, { marks });
       if (!p) return { ...generateInstructItem(seed, index, imageSize, 2), id };
       const question = `${vary(rng, p.question)}${rng.pick(PAIR_SUFFIXES)}`.replace('? A (first)', ', A (first)');
       if (rng.bool(0.3)) return { id, concept, images: p.images, prompt: `${question} ${rng.pick(DIRECT_INSTRUCTIONS).replace('{v}', 'A or B')}`, target: p.answer, reasoning: false, truth: p.truth! };
       const prompt = `${question} ${rng.pick(THINK_INSTRUCTIONS.slice(0, 3)).replace('{v}', 'A or B')}`;
       return { id, concept, images: p.images, prompt, target: `<think>${p.looking}</think><answer>${p.answer}</answer>`, reasoning: true, truth: p.truth! };
+    }
+    case 'note-match': {
+      const p = noteMatch(rng, imageSize);
+      const words = rng.bool(0.8) ? p.words! : ([p.words![1], p.words![0]] as const);
+      return { id, concept, images: p.images, prompt: `${p.question} ${rng.pick(DIRECT_INSTRUCTIONS).replace('{v}', orList(words))}`, target: p.answer, reasoning: false, truth: p.truth! };
     }
     case 'pair-safety': {
       const e = ex('pair-safety');

@@ -27,12 +27,14 @@ export interface PerceptionQa {
   /** 1 when the closed question's answer is the first word (pairs: index of the picture asked for). */
   truth?: number;
   /** What was asked and what is drawn (for tests and analysis; not shown to the model). */
-  kind: 'spot' | 'place' | 'shape-of' | 'where' | 'count' | 'pair';
+  kind: 'spot' | 'place' | 'shape-of' | 'where' | 'count' | 'pair' | 'notes';
   scenes: Scene[];
   /** The object asked about (spot, place: with the region asked about). */
   asked?: { shape: string; colour: string; region?: string };
   /** Pairs: the scene the question describes. */
   intent?: Scene;
+  /** Pairs: what the other picture changes. */
+  change?: GeneratorError;
 }
 
 const NUMBER_WORDS = ['no objects', 'one object', 'two objects', 'three objects', 'four objects'];
@@ -112,20 +114,25 @@ const PAIR_CHANGES: readonly GeneratorError[] = ['wrong-colour', 'wrong-shape', 
  * Two pictures, one showing a description and one with a single thing changed, in random order:
  * "Which picture has …?" (A/B). Returns undefined when the scene has room for no change.
  */
-export function pairPerception(rng: Rng, imageSize: number): PerceptionQa | undefined {
+export function pairPerception(rng: Rng, imageSize: number, opts: { marks?: boolean } = {}): PerceptionQa | undefined {
   const intent = sampleScene(rng, { minObjects: 1, maxObjects: 3 });
-  const changed = applyGeneratorError(rng, intent, rng.pick(PAIR_CHANGES));
+  const change = rng.pick(PAIR_CHANGES);
+  const changed = applyGeneratorError(rng, intent, change);
   if (!changed) return undefined;
   const faithful = cloneScene(intent);
   const firstIsFaithful = rng.bool();
   const scenes = firstIsFaithful ? [faithful, changed.scene] : [changed.scene, faithful];
   const text = listObjects(rng, intent);
   const q = rng.pick(['Which picture has {t}?', 'Which picture shows exactly {t}?', 'In which picture is there {t}?']).replace('{t}', text);
-  const looking = `A: ${noteObjects(scenes[0]!)}. B: ${noteObjects(scenes[1]!)}.`;
+  // With marks (corpus version 4) each picture's notes end with whether they fit the question, so the
+  // answer copies a decision made next to one picture's notes instead of comparing three lists at once.
+  const mark = (k: number) => (opts.marks ? `: ${(k === 0) === firstIsFaithful ? 'yes' : 'no'}` : '');
+  const looking = `A: ${noteObjects(scenes[0]!)}${mark(0)}. B: ${noteObjects(scenes[1]!)}${mark(1)}.`;
   return {
     kind: 'pair',
     scenes,
     intent,
+    change,
     images: scenes.map((s) => renderScene(s, imageSize)),
     question: q,
     words: ['A', 'B'],
@@ -133,4 +140,22 @@ export function pairPerception(rng: Rng, imageSize: number): PerceptionQa | unde
     looking,
     truth: firstIsFaithful ? 0 : 1,
   };
+}
+
+/**
+ * Corpus version 4: the notes of a picture, in the judges' note form (the picture comes with them,
+ * since every item has one), and a description that fits them or differs by one visible change —
+ * "do the notes fit?". Trains the comparison a judge makes after noting what it sees, with the
+ * whole loss on the decision.
+ */
+export function noteMatch(rng: Rng, imageSize: number): PerceptionQa {
+  const intent = sampleScene(rng, { minObjects: 1, maxObjects: 3 });
+  const change = rng.pick(PAIR_CHANGES);
+  const changed = rng.bool() ? applyGeneratorError(rng, intent, change) : undefined;
+  const noted = changed?.scene ?? intent;
+  const question = rng
+    .pick(['Notes: {n}. Do these notes fit {t}?', 'Someone noted: {n}. Is that {t}?', 'A picture was noted as: {n}. Does it show {t}?'])
+    .replace('{n}', noteObjects(noted))
+    .replace('{t}', listObjects(rng, intent));
+  return { kind: 'notes', scenes: [noted], intent, ...(changed ? { change } : {}), images: [renderScene(noted, imageSize)], question, words: ['yes', 'no'], answer: changed ? 'no' : 'yes', looking: '', truth: changed ? 0 : 1 };
 }

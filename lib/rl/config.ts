@@ -153,7 +153,7 @@ export const pretrainSchema = z
     /** Instruction items generated for training (cycled). */
     corpusSize: int(1, LIMITS.steps).default(30000),
     /** Instruction corpus version (lib/data/instruct.ts): 2, or 1 (the shipped base model's first stage). */
-    corpusVersion: z.union([z.literal(1), z.literal(2), z.literal(3)], { error: (iss) => `must be 1, 2 or 3${got(iss.input)}` }).default(2),
+    corpusVersion: z.union([z.literal(1), z.literal(2), z.literal(3), z.literal(4)], { error: (iss) => `must be 1, 2, 3 or 4${got(iss.input)}` }).default(2),
     /** Image side of the generated corpus (the model resizes to its own size). */
     imageSize: int(16, 128).default(32),
   })
