@@ -11,7 +11,7 @@
 // Usage: npx tsx scripts/perception-probe.ts [checkpoint, default models/base]
 import { generateCorpusItem, type CorpusItem } from '../lib/data/corpus.js';
 import { generateInstructItem, type InstructItem } from '../lib/data/instruct.js';
-import { pairPerception, type PerceptionQa } from '../lib/data/perception.js';
+import { noteObjects, pairPerception, type PerceptionQa } from '../lib/data/perception.js';
 import { REGION_PHRASES } from '../lib/data/prompts.js';
 import { COLOUR_NAMES, SHAPES, type Scene } from '../lib/data/scene.js';
 import { completionText } from '../lib/judging/encode.js';
@@ -99,7 +99,15 @@ function closedAccuracy(items: InstructItem[]): number {
 // (accuracy over both; position-consistent = right in both orders, chance 25 %), answered directly
 // and after noting both pictures in <think>: which differences the base can see and use, which is
 // what pair-alignment judging needs.
-function pairsByChange(n: number, think: boolean): Record<string, { pairs: number; accuracyPct: number; positionConsistentPct: number }> {
+interface ByChange {
+  pairs: number;
+  accuracyPct: number;
+  positionConsistentPct: number;
+  /** After notes: how often the notes of both pictures are exactly right, and the answer's accuracy then. */
+  notesRightPct?: number;
+  accuracyWhenNotesRightPct?: number;
+}
+function pairsByChange(n: number, think: boolean): Record<string, ByChange> {
   const qas: PerceptionQa[] = [];
   for (let i = 0; qas.length < n; i++) {
     const p = pairPerception(Rng.from('perception-probe', 'pairs-by-change', i), 32);
@@ -108,6 +116,7 @@ function pairsByChange(n: number, think: boolean): Record<string, { pairs: numbe
   const right = (qa: PerceptionQa, swap: boolean, said: string) => said === (qa.truth === (swap ? 1 : 0) ? 'A' : 'B');
   const asked = qas.flatMap((qa) => [false, true].map((swap) => ({ qa, swap, images: swap ? [qa.images[1]!, qa.images[0]!] : qa.images })));
   const said: string[] = [];
+  const notesRight: boolean[] = [];
   for (let b = 0; b < asked.length; b += 50) {
     const batch = asked.slice(b, b + 50);
     const r = generate(
@@ -121,13 +130,24 @@ function pairsByChange(n: number, think: boolean): Record<string, { pairs: numbe
     batch.forEach((_, k) => {
       const text = completionText(r.tokens.subarray(k * r.maxNewTokens, k * r.maxNewTokens + r.lengths[k]!), tok!).trim();
       said.push(think ? (/<answer>\s*([AB])\s*<\/answer>/.exec(text)?.[1] ?? '') : text);
+      // Marks (": yes"/": no", corpus version 4) are not part of what was seen.
+      const notes = /<think>(.*)<\/think>/.exec(text)?.[1]?.replace(/: (yes|no)\./g, '.');
+      const a = batch[k]!;
+      const [s0, s1] = a.swap ? [a.qa.scenes[1]!, a.qa.scenes[0]!] : a.qa.scenes;
+      notesRight.push(notes === `A: ${noteObjects(s0!)}. B: ${noteObjects(s1!)}.`);
     });
   }
-  const out: Record<string, { pairs: number; accuracyPct: number; positionConsistentPct: number }> = {};
+  const out: Record<string, ByChange> = {};
   for (const change of new Set(qas.map((q) => q.change!))) {
     const idx = qas.map((q, i) => (q.change === change ? i : -1)).filter((i) => i >= 0);
     const ok = idx.map((i) => [right(qas[i]!, false, said[2 * i]!), right(qas[i]!, true, said[2 * i + 1]!)]);
     out[change] = { pairs: idx.length, accuracyPct: pct(ok.flat().filter(Boolean).length, 2 * idx.length), positionConsistentPct: pct(ok.filter(([a, b]) => a && b).length, idx.length) };
+    if (think) {
+      const asks = idx.flatMap((i) => [2 * i, 2 * i + 1]);
+      const good = asks.filter((j) => notesRight[j]);
+      out[change]!.notesRightPct = pct(good.length, asks.length);
+      out[change]!.accuracyWhenNotesRightPct = pct(good.filter((j) => right(qas[j >> 1]!, j % 2 === 1, said[j]!)).length, Math.max(good.length, 1));
+    }
   }
   return out;
 }
