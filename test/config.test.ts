@@ -16,6 +16,12 @@ describe('run config', () => {
     expect(cfg.sft.target).toBe('answer');
   });
 
+  it('every shipped config under configs/ (sweeps included) loads', () => {
+    const files = (fs.readdirSync('configs', { recursive: true }) as string[]).filter((f) => f.endsWith('.json')).map((f) => path.join('configs', f));
+    expect(files.length).toBeGreaterThan(10);
+    for (const f of files) expect(() => loadRunConfig(f), f).not.toThrow();
+  });
+
   it('fills documented defaults', () => {
     const cfg = parseRunConfig({});
     expect(cfg.methods).toEqual(['off-the-shelf', 'sft-unified', 'mt-rl']);
