@@ -44,6 +44,8 @@ describe('mtrl-judge CLI', () => {
     const bad = cli(['pretrain', '--out', path.join(tmp, 'x'), '--patch-window', '8'], { ok: false });
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toMatch(/--patch-window widens an --init checkpoint; for a fresh model give it in --model/);
+    const mix = cli(['pretrain', '--init', base, '--out', path.join(tmp, 'y'), '--corpus-version', '4', '--corpus-mix', '{"note-matc":0.4}'], { ok: false });
+    expect(mix.stderr).toMatch(/--corpus-mix: unknown concept "note-matc"; concepts: caption,/);
     const odd = cli(['pretrain', '--init', base, '--out', path.join(tmp, 'y'), '--steps', '1', '--patch-window', '7'], { ok: false });
     expect(odd.stderr).toMatch(/window must be an integer ≥ the model's patchWindow \(4\) that differs from it by an even number, got 7/);
     expect(existsSync(path.join(tmp, 'y'))).toBe(false);

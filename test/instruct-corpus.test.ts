@@ -3,7 +3,7 @@
 // prompt nor an image of any suite split.
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { generateInstructCorpus, generateInstructItem, INSTRUCT_MIX, INSTRUCT_MIXES, type InstructConcept } from '../lib/data/instruct.js';
+import { generateInstructCorpus, generateInstructItem, INSTRUCT_MIX, INSTRUCT_MIXES, resolveMix, type InstructConcept } from '../lib/data/instruct.js';
 import { loadTokenizer } from '../lib/model/tokenizer.js';
 import { generateExamples, SUITE_TASKS } from '../lib/data/suite.js';
 import { builtinTaskDefinitions, DEFAULT_SAFETY_POLICY } from '../lib/tasks/builtin.js';
@@ -108,6 +108,29 @@ describe('instruction corpus', () => {
       lens.sort((a, b) => a - b);
       expect(lens[Math.floor(lens.length * 0.95)]).toBeLessThanOrEqual(40);
       expect(lens.filter((n) => n > 40).length / lens.length, `max ${lens[lens.length - 1]} tokens`).toBeLessThan(0.02);
+    });
+  });
+
+  describe('mix overrides (pretrain --corpus-mix)', () => {
+    it('replace the named concepts\' weights and keep the others', () => {
+      const corpus = generateInstructCorpus(3, 1500, 32, 4, { 'note-match': 0.4, caption: 0 });
+      const mix = resolveMix(4, { 'note-match': 0.4, caption: 0 });
+      const total = Object.values(mix).reduce((a, b) => a + (b ?? 0), 0);
+      expect(total).toBeCloseTo(1.256, 3); // 1.001 − caption 0.045 − note-match 0.1 + 0.4
+      const share = (c: string) => corpus.filter((i) => i.concept === c).length / corpus.length;
+      expect(Math.abs(share('note-match') - 0.4 / total), `note-match ${share('note-match').toFixed(3)}`).toBeLessThan(0.03);
+      expect(share('caption')).toBe(0);
+      expect(Math.abs(share('perception') - 0.297 / total)).toBeLessThan(0.03);
+      // Without an override the corpus is the version's own.
+      expect(generateInstructCorpus(3, 5, 32, 4)).toEqual(generateInstructCorpus(3, 5, 32, 4, {}));
+    });
+
+    it('refuse unknown concepts, bad weights and an all-zero mix, naming what is wrong', () => {
+      expect(() => resolveMix(4, { 'note-matc': 1 } as never)).toThrow(/unknown concept "note-matc"; concepts: caption, .*note-match/);
+      expect(() => resolveMix(4, { caption: -1 })).toThrow(/weight of caption must be a finite number ≥ 0, got -1/);
+      expect(() => resolveMix(4, { caption: Number.NaN })).toThrow(/weight of caption/);
+      const zero = Object.fromEntries(Object.keys(INSTRUCT_MIXES[4]).map((c) => [c, 0]));
+      expect(() => resolveMix(4, zero)).toThrow(/every weight is 0/);
     });
   });
 

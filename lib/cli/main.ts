@@ -49,6 +49,17 @@ function runConfig(opts: { config?: string; dataSeed?: number; data?: string }, 
   return { ...cfg, base: resolveBase(cfg.base) };
 }
 
+/** --corpus-mix: a JSON object (its concepts and weights are checked when the corpus is made). */
+function corpusMix(v: string): Record<string, number> {
+  try {
+    const o = JSON.parse(v) as unknown;
+    if (o && typeof o === 'object' && !Array.isArray(o)) return o as Record<string, number>;
+  } catch {
+    // fall through to the error below
+  }
+  throw new InvalidArgumentError(`--corpus-mix must be a JSON object of concept weights, e.g. '{"note-match":0.4}', got ${JSON.stringify(v)}`);
+}
+
 const DEVICE_HELP = "'auto' (CUDA when usable, else the CPU; the choice is printed), 'cpu', 'cuda' or 'cuda:N'";
 
 function modelSpec(v: string): 'tiny' | 'small' | Record<string, unknown> {
@@ -83,6 +94,7 @@ program
   .option('--corpus-size <n>', 'instruction items generated (cycled)', int('--corpus-size'), PRETRAIN.corpusSize)
   .option('--model <preset|json>', "model preset ('tiny' | 'small') or a JSON object of sizes laid over 'tiny', e.g. '{\"dModel\":64,\"nLayers\":2}'", 'tiny')
   .option('--corpus-version <n>', 'instruction corpus version: 2, 1 (the shipped base model\'s first stage), 3 (its perception stages) or 4 (3 with marked two-picture notes and note-matching questions)', (v: string) => { if (!['1', '2', '3', '4'].includes(v)) throw new InvalidArgumentError(`--corpus-version must be 1, 2, 3 or 4, got ${JSON.stringify(v)}`); return Number(v); }, PRETRAIN.corpusVersion)
+  .option('--corpus-mix <json>', 'replace some concepts\' weights of the corpus version\'s mix, e.g. \'{"note-match":0.4}\' (0 drops a concept; docs/tasks.md lists the concepts)', corpusMix)
   .option('--init <dir>', 'continue from this checkpoint (weights and tokenizer) instead of a fresh model: a second stage')
   .option('--patch-window <n>', 'with --init: widen the checkpoint\'s patch window to n pixels (image tokens read n×n windows centred on their patches; the new border weights start at zero, so the model starts out unchanged)', int('--patch-window'))
   .option('--device <device>', DEVICE_HELP, 'auto')
@@ -90,6 +102,14 @@ program
     const model = modelSpec(o.model);
     if (o.patchWindow !== undefined && !o.init)
       throw new InvalidArgumentError(`--patch-window widens an --init checkpoint; for a fresh model give it in --model, e.g. '{"patchWindow":${o.patchWindow}}'`);
+    if (o.corpusMix) {
+      const { resolveMix } = await import('../data/instruct.js');
+      try {
+        resolveMix(o.corpusVersion as 1 | 2 | 3 | 4, o.corpusMix as Record<string, number>);
+      } catch (e) {
+        throw new InvalidArgumentError(`--corpus-mix: ${(e as Error).message.replace(/^corpus mix: /, '')}`);
+      }
+    }
     const device = cliDevice(o.device);
     const { pretrainBase } = await import('../experiment/pretrain.js');
     const progress = createProgress();
@@ -106,13 +126,14 @@ program
       ...(o.init ? { init: o.init } : {}),
       ...(o.patchWindow !== undefined ? { patchWindow: o.patchWindow } : {}),
       corpusVersion: o.corpusVersion as 1 | 2 | 3 | 4,
+      ...(o.corpusMix ? { corpusMix: o.corpusMix } : {}),
       device,
       metricsFile: path.join(o.out + '.metrics.jsonl'),
       onStep: (step, loss, tps) => progress.update(step, { loss, 'tok/s': tps }),
       shouldStop: () => stop.stopped,
       out: o.out,
       stateFields: {
-        command: `mtrl-judge pretrain --out ${o.out} --steps ${o.steps} --batch-size ${o.batchSize} --lr ${o.lr} --seed ${o.seed} --vocab-size ${o.vocabSize} --corpus-size ${o.corpusSize} --model '${o.model}' --corpus-version ${o.corpusVersion}${o.init ? ` --init ${o.init}` : ''}${o.patchWindow !== undefined ? ` --patch-window ${o.patchWindow}` : ''}`,
+        command: `mtrl-judge pretrain --out ${o.out} --steps ${o.steps} --batch-size ${o.batchSize} --lr ${o.lr} --seed ${o.seed} --vocab-size ${o.vocabSize} --corpus-size ${o.corpusSize} --model '${o.model}' --corpus-version ${o.corpusVersion}${o.corpusMix ? ` --corpus-mix '${JSON.stringify(o.corpusMix)}'` : ''}${o.init ? ` --init ${o.init}` : ''}${o.patchWindow !== undefined ? ` --patch-window ${o.patchWindow}` : ''}`,
       },
     });
     progress.stop();

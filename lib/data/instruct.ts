@@ -126,6 +126,27 @@ export const INSTRUCT_MIXES: Readonly<Record<InstructVersion, Readonly<Partial<R
 /** The default version's mix. */
 export const INSTRUCT_MIX = INSTRUCT_MIXES[2];
 
+/** Every concept an item can be (the union of all versions' mixes). */
+export const INSTRUCT_CONCEPTS: readonly InstructConcept[] = [...new Set(Object.values(INSTRUCT_MIXES).flatMap((m) => Object.keys(m) as InstructConcept[]))];
+
+/** Concept weights that replace a version's (`pretrain --corpus-mix`), e.g. { 'note-match': 0.4 }. */
+export type CorpusMix = Readonly<Partial<Record<InstructConcept, number>>>;
+
+/**
+ * A version's mix with some concepts' weights replaced (weight 0 drops a concept; the draw
+ * normalises). Errors name an unknown concept or a weight that is not a finite number ≥ 0.
+ */
+export function resolveMix(version: InstructVersion, override: CorpusMix): CorpusMix {
+  if (!override || typeof override !== 'object' || Array.isArray(override)) throw new TypeError(`corpus mix must be an object of concept weights, got ${JSON.stringify(override)}`);
+  for (const [c, w] of Object.entries(override)) {
+    if (!INSTRUCT_CONCEPTS.includes(c as InstructConcept)) throw new RangeError(`corpus mix: unknown concept ${JSON.stringify(c)}; concepts: ${INSTRUCT_CONCEPTS.join(', ')}`);
+    if (typeof w !== 'number' || !Number.isFinite(w) || w < 0) throw new RangeError(`corpus mix: the weight of ${c} must be a finite number ≥ 0, got ${JSON.stringify(w)}`);
+  }
+  const mix = { ...INSTRUCT_MIXES[version], ...override };
+  if (!Object.values(mix).some((w) => (w ?? 0) > 0)) throw new RangeError('corpus mix: every weight is 0');
+  return mix;
+}
+
 /** The suite seed instruction images are drawn under: a string, so no numeric suite seed shares it. */
 export function instructSeed(seed: Seed): string {
   return `instruct-corpus:${String(seed)}`;
@@ -424,11 +445,11 @@ function firstSecond(a: string, b: string): string {
  * Instruction item `index`: deterministic in (seed, index, imageSize). Concepts are drawn by
  * INSTRUCT_MIX; each item's images come from the suite generator under `instructSeed(seed)`.
  */
-export function generateInstructItem(seed: Seed, index: number, imageSize = 32, version: InstructVersion = 2): InstructItem {
+export function generateInstructItem(seed: Seed, index: number, imageSize = 32, version: InstructVersion = 2, mixOverride?: CorpusMix): InstructItem {
   if (!Number.isSafeInteger(index) || index < 0) throw new RangeError(`generateInstructItem: index must be a non-negative integer, got ${String(index)}`);
   if (!INSTRUCT_VERSIONS.includes(version)) throw new RangeError(`generateInstructItem: version must be 1, 2, 3 or 4, got ${String(version)}`);
   const rng = Rng.from(seed, 'instruct', index);
-  const mix = INSTRUCT_MIXES[version];
+  const mix = mixOverride ? resolveMix(version, mixOverride) : INSTRUCT_MIXES[version];
   const concepts = Object.keys(mix) as InstructConcept[];
   const concept = rng.weighted(concepts, concepts.map((c) => mix[c] ?? 0));
   const pickT = (list: readonly Template[]) => rng.pick(forVersion(list, version));
@@ -546,9 +567,10 @@ export function generateInstructItem(seed: Seed, index: number, imageSize = 32, 
   }
 }
 
-/** Items 0..n-1. */
-export function generateInstructCorpus(seed: Seed, n: number, imageSize = 32, version: InstructVersion = 2): InstructItem[] {
+/** Items 0..n-1 (with `mix`, some concepts' weights replaced: see resolveMix). */
+export function generateInstructCorpus(seed: Seed, n: number, imageSize = 32, version: InstructVersion = 2, mix?: CorpusMix): InstructItem[] {
+  const resolved = mix ? resolveMix(version, mix) : undefined;
   const out: InstructItem[] = [];
-  for (let i = 0; i < n; i++) out.push(generateInstructItem(seed, i, imageSize, version));
+  for (let i = 0; i < n; i++) out.push(generateInstructItem(seed, i, imageSize, version, resolved));
   return out;
 }

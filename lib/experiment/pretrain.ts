@@ -5,7 +5,7 @@
 // byte-level BPE tokenizer, builds the model from a preset, and makes the base an "off-the-shelf"
 // judge that judge training then sharpens. Training runs on the shared spine (lib/rl/trainer.ts):
 // the same AdamW, clipping and token-NLL step as SFT, over the corpus in a fixed cyclic order.
-import { generateInstructCorpus, type InstructItem, type InstructVersion } from '../data/instruct.js';
+import { generateInstructCorpus, type CorpusMix, type InstructItem, type InstructVersion } from '../data/instruct.js';
 import { generateExamples, IN_DISTRIBUTION_TASKS, OOD_TASKS, type SuiteTask } from '../data/suite.js';
 import type { Seed } from '../rng.js';
 import { promptWithContinuation } from '../judging/encode.js';
@@ -45,6 +45,8 @@ export interface PretrainOptions {
   patchWindow?: number;
   /** Instruction corpus version (lib/data/instruct.ts). Default 2. */
   corpusVersion?: InstructVersion;
+  /** Concept weights replacing the version's (lib/data/instruct.ts resolveMix), e.g. { 'note-match': 0.4 }. */
+  corpusMix?: CorpusMix;
   /** Image side of the generated corpus (the model resizes to its own size). Default 32. */
   imageSize?: number;
   device?: Device;
@@ -146,7 +148,7 @@ export async function pretrainBase(opts: PretrainOptions = {}): Promise<Pretrain
   );
   const seed = cfg.seed;
   const t0 = performance.now();
-  const items = generateInstructCorpus(seed, cfg.corpusSize, cfg.imageSize, cfg.corpusVersion);
+  const items = generateInstructCorpus(seed, cfg.corpusSize, cfg.imageSize, cfg.corpusVersion, opts.corpusMix);
   const init = opts.init !== undefined ? loadCheckpoint(opts.init, { device: opts.device ?? 'cpu', skipOptimizer: true }) : undefined;
   if (init && !init.tokenizer) throw new RangeError(`pretrainBase: init checkpoint ${opts.init} has no tokenizer.json`);
   const tokenizer = init ? init.tokenizer! : trainBpe(tokenizerCorpus(seed, items), { vocabSize: cfg.vocabSize });
