@@ -75,10 +75,11 @@ const pct = (x: number, n: number) => Number(((100 * x) / n).toFixed(1));
 // red star?" / "Is the red star at the top?" over one picture (chance 50 %), and "Which picture has
 // …?" over a faithful picture and one with a single change (chance 50 %). Held-out scenes: the
 // probe's own seed, never the corpus' nor a suite's.
-function closedItems(concept: 'perception' | 'pair-perception', n: number): InstructItem[] {
+function closedItems(concept: 'perception' | 'pair-perception' | 'note-match', n: number): InstructItem[] {
   const out: InstructItem[] = [];
   for (let i = 0; out.length < n; i++) {
-    const it = generateInstructItem('perception-probe', i, 32, 3);
+    // Note matching exists from corpus version 4 on; the others are version 3's items as before.
+    const it = generateInstructItem('perception-probe', i, 32, concept === 'note-match' ? 4 : 3);
     if (it.concept === concept && it.truth !== undefined && !it.reasoning) out.push(it);
   }
   return out;
@@ -165,6 +166,8 @@ console.log(
     objectCountPct: pct(countRight, items.length),
     singleClosedPct: closedAccuracy(single),
     pairClosedPct: closedAccuracy(pairs),
+    // "Notes: … Do these notes fit …?" (text comparison, with the noted picture; chance 50 %).
+    noteMatchPct: closedAccuracy(closedItems('note-match', 200)),
     pairsByChange: pairsByChange(300, false),
     pairsByChangeThinking: pairsByChange(300, true),
   }),
