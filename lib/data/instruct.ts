@@ -446,10 +446,14 @@ function firstSecond(a: string, b: string): string {
  * INSTRUCT_MIX; each item's images come from the suite generator under `instructSeed(seed)`.
  */
 export function generateInstructItem(seed: Seed, index: number, imageSize = 32, version: InstructVersion = 2, mixOverride?: CorpusMix): InstructItem {
-  if (!Number.isSafeInteger(index) || index < 0) throw new RangeError(`generateInstructItem: index must be a non-negative integer, got ${String(index)}`);
   if (!INSTRUCT_VERSIONS.includes(version)) throw new RangeError(`generateInstructItem: version must be 1, 2, 3 or 4, got ${String(version)}`);
+  return instructItem(seed, index, imageSize, version, mixOverride ? resolveMix(version, mixOverride) : INSTRUCT_MIXES[version]);
+}
+
+/** One item under an already resolved mix (the corpus resolves its mix once, not per item). */
+function instructItem(seed: Seed, index: number, imageSize: number, version: InstructVersion, mix: CorpusMix): InstructItem {
+  if (!Number.isSafeInteger(index) || index < 0) throw new RangeError(`generateInstructItem: index must be a non-negative integer, got ${String(index)}`);
   const rng = Rng.from(seed, 'instruct', index);
-  const mix = mixOverride ? resolveMix(version, mixOverride) : INSTRUCT_MIXES[version];
   const concepts = Object.keys(mix) as InstructConcept[];
   const concept = rng.weighted(concepts, concepts.map((c) => mix[c] ?? 0));
   const pickT = (list: readonly Template[]) => rng.pick(forVersion(list, version));
@@ -569,8 +573,9 @@ export function generateInstructItem(seed: Seed, index: number, imageSize = 32, 
 
 /** Items 0..n-1 (with `mix`, some concepts' weights replaced: see resolveMix). */
 export function generateInstructCorpus(seed: Seed, n: number, imageSize = 32, version: InstructVersion = 2, mix?: CorpusMix): InstructItem[] {
-  const resolved = mix ? resolveMix(version, mix) : undefined;
+  if (!INSTRUCT_VERSIONS.includes(version)) throw new RangeError(`generateInstructCorpus: version must be 1, 2, 3 or 4, got ${String(version)}`);
+  const resolved = mix ? resolveMix(version, mix) : INSTRUCT_MIXES[version];
   const out: InstructItem[] = [];
-  for (let i = 0; i < n; i++) out.push(generateInstructItem(seed, i, imageSize, version, resolved));
+  for (let i = 0; i < n; i++) out.push(instructItem(seed, i, imageSize, version, resolved));
   return out;
 }
