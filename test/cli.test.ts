@@ -51,6 +51,19 @@ describe('mtrl-judge CLI', () => {
     expect(existsSync(path.join(tmp, 'y'))).toBe(false);
   });
 
+  it('pretrain --init --add-layers deepens the checkpoint and trains on; without --init it says what to do', () => {
+    const deep = path.join(tmp, 'base-deep');
+    const depth = (dir: string) => (JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8')) as { nLayers: number }).nLayers;
+    cli(['pretrain', '--init', base, '--out', deep, '--steps', '1', '--batch-size', '2', '--corpus-size', '16', '--add-layers', '2']);
+    expect(depth(deep)).toBe(depth(base) + 2);
+    expect((JSON.parse(readFileSync(path.join(deep, 'trainer_state.json'), 'utf8')) as { command: string }).command).toContain('--add-layers 2');
+    const bad = cli(['pretrain', '--out', path.join(tmp, 'z'), '--add-layers', '2'], { ok: false });
+    expect(bad.stderr).toMatch(/--add-layers deepens an --init checkpoint; for a fresh model give the depth in --model/);
+    const zero = cli(['pretrain', '--init', base, '--out', path.join(tmp, 'z'), '--add-layers', '0'], { ok: false });
+    expect(zero.stderr).toMatch(/--add-layers must be an integer in \[1, 64\], got 0/);
+    expect(existsSync(path.join(tmp, 'z'))).toBe(false);
+  });
+
   it('train (sft-unified), then --resume continues from the saved step', () => {
     const out = path.join(tmp, 'run-sft');
     cli(['train', '--method', 'sft-unified', '--config', config, '--base', base, '--out', out, '--steps', '2']);

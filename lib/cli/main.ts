@@ -97,11 +97,15 @@ program
   .option('--corpus-mix <json>', 'replace some concepts\' weights of the corpus version\'s mix, e.g. \'{"note-match":0.4}\' (0 drops a concept; docs/tasks.md lists the concepts)', corpusMix)
   .option('--init <dir>', 'continue from this checkpoint (weights and tokenizer) instead of a fresh model: a second stage')
   .option('--patch-window <n>', 'with --init: widen the checkpoint\'s patch window to n pixels (image tokens read n×n windows centred on their patches; the new border weights start at zero, so the model starts out unchanged)', int('--patch-window'))
+  .option('--add-layers <n>', 'with --init: put n new decoder layers on top of the checkpoint (their residual writers start at zero, so the model starts out unchanged)', int('--add-layers'))
   .option('--device <device>', DEVICE_HELP, 'auto')
   .action(async (o) => {
     const model = modelSpec(o.model);
     if (o.patchWindow !== undefined && !o.init)
       throw new InvalidArgumentError(`--patch-window widens an --init checkpoint; for a fresh model give it in --model, e.g. '{"patchWindow":${o.patchWindow}}'`);
+    if (o.addLayers !== undefined && !o.init)
+      throw new InvalidArgumentError(`--add-layers deepens an --init checkpoint; for a fresh model give the depth in --model, e.g. '{"nLayers":6}'`);
+    if (o.addLayers !== undefined && (o.addLayers < 1 || o.addLayers > 64)) throw new InvalidArgumentError(`--add-layers must be an integer in [1, 64], got ${o.addLayers}`);
     if (o.corpusMix) {
       const { resolveMix } = await import('../data/instruct.js');
       try {
@@ -125,6 +129,7 @@ program
       model,
       ...(o.init ? { init: o.init } : {}),
       ...(o.patchWindow !== undefined ? { patchWindow: o.patchWindow } : {}),
+      ...(o.addLayers !== undefined ? { addLayers: o.addLayers } : {}),
       corpusVersion: o.corpusVersion as 1 | 2 | 3 | 4,
       ...(o.corpusMix ? { corpusMix: o.corpusMix } : {}),
       device,
@@ -133,7 +138,7 @@ program
       shouldStop: () => stop.stopped,
       out: o.out,
       stateFields: {
-        command: `mtrl-judge pretrain --out ${o.out} --steps ${o.steps} --batch-size ${o.batchSize} --lr ${o.lr} --seed ${o.seed} --vocab-size ${o.vocabSize} --corpus-size ${o.corpusSize} --model '${o.model}' --corpus-version ${o.corpusVersion}${o.corpusMix ? ` --corpus-mix '${JSON.stringify(o.corpusMix)}'` : ''}${o.init ? ` --init ${o.init}` : ''}${o.patchWindow !== undefined ? ` --patch-window ${o.patchWindow}` : ''}`,
+        command: `mtrl-judge pretrain --out ${o.out} --steps ${o.steps} --batch-size ${o.batchSize} --lr ${o.lr} --seed ${o.seed} --vocab-size ${o.vocabSize} --corpus-size ${o.corpusSize} --model '${o.model}' --corpus-version ${o.corpusVersion}${o.corpusMix ? ` --corpus-mix '${JSON.stringify(o.corpusMix)}'` : ''}${o.init ? ` --init ${o.init}` : ''}${o.patchWindow !== undefined ? ` --patch-window ${o.patchWindow}` : ''}${o.addLayers !== undefined ? ` --add-layers ${o.addLayers}` : ''}`,
       },
     });
     progress.stop();

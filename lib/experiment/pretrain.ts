@@ -15,6 +15,7 @@ import { makeConfig, TINY_CONFIG, type JudgeModelConfig, type PresetName } from 
 import { JudgeModel } from '../model/judge-model.js';
 import { loadCheckpoint } from '../model/checkpoint.js';
 import { widenPatchWindow } from '../model/widen-patch-window.js';
+import { addDecoderLayers } from '../model/add-decoder-layers.js';
 import type { Tokenizer } from '../model/tokenizer.js';
 import { TaskRegistry } from '../tasks/registry.js';
 import { pretrainSchema, resolveConfig, type LoopConfig, type PretrainConfig } from '../rl/config.js';
@@ -43,6 +44,11 @@ export interface PretrainOptions {
    * the new border weights start at zero, so training starts from exactly the loaded model).
    */
   patchWindow?: number;
+  /**
+   * With `init`: put this many new decoder layers on top of the loaded model first (addDecoderLayers:
+   * their residual writers start at zero, so training starts from exactly the loaded model).
+   */
+  addLayers?: number;
   /** Instruction corpus version (lib/data/instruct.ts). Default 2. */
   corpusVersion?: InstructVersion;
   /** Concept weights replacing the version's (lib/data/instruct.ts resolveMix), e.g. { 'note-match': 0.4 }. */
@@ -166,6 +172,12 @@ export async function pretrainBase(opts: PretrainOptions = {}): Promise<Pretrain
     const wide = widenPatchWindow(init.model, opts.patchWindow);
     init.model.dispose();
     init.model = wide;
+  }
+  if (opts.addLayers !== undefined && !init) throw new RangeError('pretrainBase: addLayers deepens an init checkpoint; for a fresh model set model.nLayers');
+  if (init && opts.addLayers !== undefined && opts.addLayers > 0) {
+    const deep = addDecoderLayers(init.model, opts.addLayers, typeof seed === 'number' ? seed : 0);
+    init.model.dispose();
+    init.model = deep;
   }
   const model = init ? init.model : new JudgeModel(config, { device: opts.device ?? 'cpu', seed: typeof seed === 'number' ? seed : 0 });
   // Items longer than the model's context are left out (counted in the result), never truncated.

@@ -17,6 +17,7 @@ export { packBatch, disposeBatch, seqValues, textValues, resizeImage } from './b
 export type { JudgeInput, ModelBatch } from './batch.js';
 export { JudgeModel } from './judge-model.js';
 export { widenPatchWindow } from './widen-patch-window.js';
+export { addDecoderLayers } from './add-decoder-layers.js';
 export type { JudgeModelOptions, ForwardOptions, NllResult, DecodeState } from './judge-model.js';
 export { generate } from './generate.js';
 export type { GenerateOptions, GenerateResult } from './generate.js';
