@@ -19,7 +19,7 @@ function inputs(vocab: number, size: number, seed: number): JudgeInput[] {
   ];
 }
 
-const maxAbs = (a: Float32Array) => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
 describe('addDecoderLayers', () => {
   it('keeps the model function exactly and one backward pass reaches the new layers', () => {
