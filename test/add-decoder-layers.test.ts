@@ -2,22 +2,13 @@
 // layers' residual writers are zero), and one training step then reaches the new layers.
 import { describe, expect, it } from 'vitest';
 import { makeConfig } from '../lib/model/config.js';
-import { disposeBatch, type JudgeInput } from '../lib/model/batch.js';
+import { disposeBatch } from '../lib/model/batch.js';
 import { JudgeModel } from '../lib/model/judge-model.js';
 import { addDecoderLayers } from '../lib/model/add-decoder-layers.js';
-import { mulberry32 } from '../lib/rng.js';
+import { randomInputs } from './random-inputs.js';
 
 process.env.OMP_WAIT_POLICY ??= 'passive';
 
-function inputs(vocab: number, size: number, seed: number): JudgeInput[] {
-  const r = mulberry32(seed);
-  const img = () => ({ width: size, height: size, data: Uint8Array.from({ length: size * size * 3 }, () => Math.floor(r() * 256)) });
-  const tok = (n: number) => Array.from({ length: n }, () => 8 + Math.floor(r() * (vocab - 8)));
-  return [
-    { images: [img()], tokens: tok(9) },
-    { images: [img(), img()], tokens: tok(5) },
-  ];
-}
 
 const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
@@ -37,8 +28,8 @@ describe('addDecoderLayers', () => {
       expect(maxAbs(neu.get(`layers.${i}.mlp.w_down.weight`)!.value.toArray())).toBe(0);
       expect(maxAbs(neu.get(`layers.${i}.attn.wq.weight`)!.value.toArray())).toBeGreaterThan(0);
     }
-    const bS = shallow.batch(inputs(64, 16, 5));
-    const bD = deep.batch(inputs(64, 16, 5));
+    const bS = shallow.batch(randomInputs(64, 16, 5, [9, 5]));
+    const bD = deep.batch(randomInputs(64, 16, 5, [9, 5]));
     const a = shallow.forward(bS).toArray();
     const b = deep.forward(bD).toArray();
     expect(b.length).toBe(a.length);

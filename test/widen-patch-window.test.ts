@@ -2,22 +2,13 @@
 // same function (the new border weights are zero), and training then reaches the border weights.
 import { describe, expect, it } from 'vitest';
 import { makeConfig } from '../lib/model/config.js';
-import { disposeBatch, type JudgeInput } from '../lib/model/batch.js';
+import { disposeBatch } from '../lib/model/batch.js';
 import { JudgeModel } from '../lib/model/judge-model.js';
 import { widenPatchWindow } from '../lib/model/widen-patch-window.js';
-import { mulberry32 } from '../lib/rng.js';
+import { randomInputs } from './random-inputs.js';
 
 process.env.OMP_WAIT_POLICY ??= 'passive';
 
-function inputs(vocab: number, size: number, seed: number): JudgeInput[] {
-  const r = mulberry32(seed);
-  const img = () => ({ width: size, height: size, data: Uint8Array.from({ length: size * size * 3 }, () => Math.floor(r() * 256)) });
-  const tok = (n: number) => Array.from({ length: n }, () => 8 + Math.floor(r() * (vocab - 8)));
-  return [
-    { images: [img()], tokens: tok(7) },
-    { images: [img(), img()], tokens: tok(4) },
-  ];
-}
 
 describe('widenPatchWindow', () => {
   for (const visionLayers of [0, 1]) {
@@ -46,8 +37,8 @@ describe('widenPatchWindow', () => {
             }
       expect(moved).toBe(0);
       expect(border).toBe(0);
-      const batchN = narrow.batch(inputs(64, 16, 5));
-      const batchW = wide.batch(inputs(64, 16, 5));
+      const batchN = narrow.batch(randomInputs(64, 16, 5));
+      const batchW = wide.batch(randomInputs(64, 16, 5));
       const a = narrow.forward(batchN).toArray();
       const b = wide.forward(batchW).toArray();
       let err = 0;
