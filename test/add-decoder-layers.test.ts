@@ -5,6 +5,7 @@ import { makeConfig } from '../lib/model/config.js';
 import { disposeBatch } from '../lib/model/batch.js';
 import { JudgeModel } from '../lib/model/judge-model.js';
 import { addDecoderLayers } from '../lib/model/add-decoder-layers.js';
+import { pretrainBase } from '../lib/experiment/pretrain.js';
 import { randomInputs } from './random-inputs.js';
 
 process.env.OMP_WAIT_POLICY ??= 'passive';
@@ -56,5 +57,15 @@ describe('addDecoderLayers', () => {
     expect(() => addDecoderLayers(m, 1.5)).toThrow(/got 1.5/);
     expect(() => addDecoderLayers(m, 1, -1)).toThrow(/seed must be a non-negative integer, got -1/);
     m.dispose();
+  });
+});
+
+describe('pretrainBase surgery options', () => {
+  // Refused before the corpus is generated or a checkpoint read, so these are instant.
+  it('refuses addLayers of 0 or without init, and patchWindow without init, with named errors', async () => {
+    await expect(pretrainBase({ addLayers: 2 })).rejects.toThrow(/pretrainBase: addLayers deepens an init checkpoint/);
+    await expect(pretrainBase({ init: 'no-such-checkpoint', addLayers: 0 })).rejects.toThrow(/pretrainBase: addLayers must be an integer in \[1, 64\], got 0/);
+    await expect(pretrainBase({ init: 'no-such-checkpoint', addLayers: 65 })).rejects.toThrow(/got 65/);
+    await expect(pretrainBase({ patchWindow: 8 })).rejects.toThrow(/pretrainBase: patchWindow widens an init checkpoint/);
   });
 });

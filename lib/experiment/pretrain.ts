@@ -152,6 +152,11 @@ export async function pretrainBase(opts: PretrainOptions = {}): Promise<Pretrain
     },
     'pretrainBase',
   );
+  // Checked before any work: both surgeries need a checkpoint to change, and 0 layers is a mistake, not a no-op.
+  if (opts.patchWindow !== undefined && opts.init === undefined) throw new RangeError('pretrainBase: patchWindow widens an init checkpoint; for a fresh model set model.patchWindow');
+  if (opts.addLayers !== undefined && opts.init === undefined) throw new RangeError('pretrainBase: addLayers deepens an init checkpoint; for a fresh model set model.nLayers');
+  if (opts.addLayers !== undefined && (!Number.isInteger(opts.addLayers) || opts.addLayers < 1 || opts.addLayers > 64))
+    throw new RangeError(`pretrainBase: addLayers must be an integer in [1, 64], got ${opts.addLayers}`);
   const seed = cfg.seed;
   const t0 = performance.now();
   const items = generateInstructCorpus(seed, cfg.corpusSize, cfg.imageSize, cfg.corpusVersion, opts.corpusMix);
@@ -167,14 +172,12 @@ export async function pretrainBase(opts: PretrainOptions = {}): Promise<Pretrain
     imageTokenId: tokenizer.imageId,
     ...(typeof spec === 'string' || spec.maxSeqLen === undefined ? { maxSeqLen: Math.max(384, (typeof base === 'string' ? 0 : base.maxSeqLen) ?? 0) } : {}),
   });
-  if (opts.patchWindow !== undefined && !init) throw new RangeError('pretrainBase: patchWindow widens an init checkpoint; for a fresh model set model.patchWindow');
   if (init && opts.patchWindow !== undefined && opts.patchWindow !== init.model.config.patchWindow) {
     const wide = widenPatchWindow(init.model, opts.patchWindow);
     init.model.dispose();
     init.model = wide;
   }
-  if (opts.addLayers !== undefined && !init) throw new RangeError('pretrainBase: addLayers deepens an init checkpoint; for a fresh model set model.nLayers');
-  if (init && opts.addLayers !== undefined && opts.addLayers > 0) {
+  if (init && opts.addLayers !== undefined) {
     const deep = addDecoderLayers(init.model, opts.addLayers, typeof seed === 'number' ? seed : 0);
     init.model.dispose();
     init.model = deep;
