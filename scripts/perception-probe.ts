@@ -5,13 +5,14 @@
 // seeing problem (docs/training.md). Then closed questions with hard negatives, answered directly:
 // one picture ("Is there a red star?", "Is the red star at the top?") and two ("Which picture has
 // …?", one faithful and one with a single change); chance is 50 % for both; and the pair question by
-// the kind of change, in both orders. Scenes come from the
+// the kind of change, in both orders; and "do these notes fit …?" by the kind of change (a text
+// comparison, so a blind spot for one kind is not averaged away). Scenes come from the
 // caption corpus and the perception items under their own seed ("perception-probe"), never from
 // a suite split nor the pretraining corpus.
 // Usage: npx tsx scripts/perception-probe.ts [checkpoint, default models/base]
 import { generateCorpusItem, type CorpusItem } from '../lib/data/corpus.js';
 import { generateInstructItem, type InstructItem } from '../lib/data/instruct.js';
-import { noteObjects, pairPerception, type PerceptionQa } from '../lib/data/perception.js';
+import { noteMatch, noteObjects, pairPerception, type PerceptionQa } from '../lib/data/perception.js';
 import { REGION_PHRASES } from '../lib/data/prompts.js';
 import { COLOUR_NAMES, SHAPES, type Scene } from '../lib/data/scene.js';
 import { completionText } from '../lib/judging/encode.js';
@@ -153,6 +154,24 @@ function pairsByChange(n: number, think: boolean): Record<string, ByChange> {
   return out;
 }
 
+// "Do these notes fit …?" by what the noted scene changes ("faithful": nothing, answer yes): the text
+// half of pair comparison, per kind of difference, so a blind spot (e.g. shapes) is not averaged away.
+function noteMatchByChange(n: number): Record<string, { items: number; accuracyPct: number }> {
+  const qas = Array.from({ length: n }, (_, i) => noteMatch(Rng.from('perception-probe', 'note-match-by-change', i), 32));
+  const said: string[] = [];
+  for (let b = 0; b < qas.length; b += 50) {
+    const batch = qas.slice(b, b + 50);
+    const r = generate(ck.model, batch.map((q) => ({ images: q.images, tokens: [tok!.bosId, ...tok!.encode(`${q.question} Answer yes or no.`, { parseSpecial: false })] })), { maxNewTokens: 4, eosId: tok!.eosId, temperature: 0 });
+    batch.forEach((_, k) => said.push(completionText(r.tokens.subarray(k * r.maxNewTokens, k * r.maxNewTokens + r.lengths[k]!), tok!).trim()));
+  }
+  const out: Record<string, { items: number; accuracyPct: number }> = {};
+  for (const change of new Set(qas.map((q) => q.change ?? 'faithful'))) {
+    const idx = qas.map((q, i) => ((q.change ?? 'faithful') === change ? i : -1)).filter((i) => i >= 0);
+    out[change] = { items: idx.length, accuracyPct: pct(idx.filter((i) => said[i] === qas[i]!.answer).length, idx.length) };
+  }
+  return out;
+}
+
 const single = closedItems('perception', 200);
 const pairs = closedItems('pair-perception', 200);
 console.log(
@@ -168,6 +187,7 @@ console.log(
     pairClosedPct: closedAccuracy(pairs),
     // "Notes: … Do these notes fit …?" (text comparison, with the noted picture; chance 50 %).
     noteMatchPct: closedAccuracy(closedItems('note-match', 200)),
+    noteMatchByChange: noteMatchByChange(600),
     pairsByChange: pairsByChange(300, false),
     pairsByChangeThinking: pairsByChange(300, true),
   }),
