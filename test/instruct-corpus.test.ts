@@ -8,6 +8,8 @@ import { loadTokenizer } from '../lib/model/tokenizer.js';
 import { generateExamples, SUITE_TASKS } from '../lib/data/suite.js';
 import { builtinTaskDefinitions, DEFAULT_SAFETY_POLICY } from '../lib/tasks/builtin.js';
 import { DEFAULT_INSTRUCTION } from '../lib/tasks/task.js';
+import { noteMatch } from '../lib/data/perception.js';
+import { Rng } from '../lib/rng.js';
 
 const N = 3000;
 const items = generateInstructCorpus(0, N);
@@ -123,6 +125,29 @@ describe('instruction corpus', () => {
       expect(Math.abs(share('perception') - 0.297 / total)).toBeLessThan(0.03);
       // Without an override the corpus is the version's own.
       expect(generateInstructCorpus(3, 5, 32, 4)).toEqual(generateInstructCorpus(3, 5, 32, 4, {}));
+    });
+
+    it('offer note-match-detail (notes that differ only in a shape or a position) only through the mix', () => {
+      for (const v of [1, 2, 3, 4] as const) expect(Object.keys(INSTRUCT_MIXES[v])).not.toContain('note-match-detail');
+      const corpus = generateInstructCorpus(5, 400, 32, 4, { 'note-match-detail': 0.5 });
+      const detail = corpus.filter((i) => i.concept === 'note-match-detail');
+      expect(detail.length / corpus.length).toBeGreaterThan(0.25); // 0.5 / 1.501
+      expect(detail.every((i) => /^(yes|no)$/.test(i.target) && i.images.length === 1 && !i.reasoning)).toBe(true);
+      const no = detail.filter((i) => i.target === 'no').length;
+      expect(no / detail.length, `${no} of ${detail.length} do not fit`).toBeGreaterThan(0.3);
+      expect(no / detail.length).toBeLessThan(0.7);
+      // The notes never differ by a colour or a count: the object count and colours match the description.
+      const changes = new Map<string, number>();
+      for (let i = 0; i < 300; i++) {
+        const q = noteMatch(Rng.from('detail-test', i), 32, ['wrong-shape', 'wrong-position']);
+        const c = q.change ?? 'faithful';
+        changes.set(c, (changes.get(c) ?? 0) + 1);
+        const [noted] = q.scenes;
+        expect(noted!.objects.map((o) => o.colour)).toEqual(q.intent!.objects.map((o) => o.colour));
+        const diff = noted!.objects.filter((o, k) => o.shape !== q.intent!.objects[k]!.shape || o.region !== q.intent!.objects[k]!.region).length;
+        expect(diff, `${c}: ${JSON.stringify(noted!.objects)} vs ${JSON.stringify(q.intent!.objects)}`).toBe(c === 'faithful' ? 0 : 1);
+      }
+      expect([...changes.keys()].sort()).toEqual(['faithful', 'wrong-position', 'wrong-shape']);
     });
 
     it('refuse unknown concepts, bad weights and an all-zero mix, naming what is wrong', () => {

@@ -41,7 +41,8 @@ export type InstructConcept =
   | 'pair-safety'
   | 'perception'
   | 'pair-perception'
-  | 'note-match';
+  | 'note-match'
+  | 'note-match-detail';
 
 /** One instruction item: images, the prompt (not scored) and the target text (scored). */
 export interface InstructItem {
@@ -126,8 +127,17 @@ export const INSTRUCT_MIXES: Readonly<Record<InstructVersion, Readonly<Partial<R
 /** The default version's mix. */
 export const INSTRUCT_MIX = INSTRUCT_MIXES[2];
 
-/** Every concept an item can be (the union of all versions' mixes). */
-export const INSTRUCT_CONCEPTS: readonly InstructConcept[] = [...new Set(Object.values(INSTRUCT_MIXES).flatMap((m) => Object.keys(m) as InstructConcept[]))];
+/**
+ * Concepts no version draws, only `--corpus-mix` (so every version's corpus stays what it was).
+ * note-match-detail: note matching whose notes, when they do not fit, differ only in one object's
+ * shape or position — the two differences the base's note matching misses (docs/training.md).
+ */
+export const MIX_ONLY_CONCEPTS: readonly InstructConcept[] = ['note-match-detail'];
+/** Changes a note-match-detail item's notes can differ by. */
+const DETAIL_CHANGES = ['wrong-shape', 'wrong-position'] as const;
+
+/** Every concept an item can be (the union of all versions' mixes and the mix-only concepts). */
+export const INSTRUCT_CONCEPTS: readonly InstructConcept[] = [...new Set([...Object.values(INSTRUCT_MIXES).flatMap((m) => Object.keys(m) as InstructConcept[]), ...MIX_ONLY_CONCEPTS])];
 
 /** Concept weights that replace a version's (`pretrain --corpus-mix`), e.g. { 'note-match': 0.4 }. */
 export type CorpusMix = Readonly<Partial<Record<InstructConcept, number>>>;
@@ -556,8 +566,9 @@ function instructItem(seed: Seed, index: number, imageSize: number, version: Ins
       const prompt = `${question} ${rng.pick(THINK_INSTRUCTIONS.slice(0, 3)).replace('{v}', 'A or B')}`;
       return { id, concept, images: p.images, prompt, target: `<think>${p.looking}</think><answer>${p.answer}</answer>`, reasoning: true, truth: p.truth! };
     }
-    case 'note-match': {
-      const p = noteMatch(rng, imageSize);
+    case 'note-match':
+    case 'note-match-detail': {
+      const p = noteMatch(rng, imageSize, concept === 'note-match' ? undefined : DETAIL_CHANGES);
       const words = rng.bool(0.8) ? p.words! : ([p.words![1], p.words![0]] as const);
       return { id, concept, images: p.images, prompt: `${p.question} ${rng.pick(DIRECT_INSTRUCTIONS).replace('{v}', orList(words))}`, target: p.answer, reasoning: false, truth: p.truth! };
     }

@@ -108,7 +108,7 @@ export function singlePerception(rng: Rng, imageSize: number): PerceptionQa {
 }
 
 /** Generator errors a pair can differ by, each one visible thing. */
-const PAIR_CHANGES: readonly GeneratorError[] = ['wrong-colour', 'wrong-shape', 'wrong-position', 'missing-object', 'extra-object', 'swapped-colours'];
+export const PAIR_CHANGES: readonly GeneratorError[] = ['wrong-colour', 'wrong-shape', 'wrong-position', 'missing-object', 'extra-object', 'swapped-colours'];
 
 /**
  * Two pictures, one showing a description and one with a single thing changed, in random order:
@@ -148,9 +148,9 @@ export function pairPerception(rng: Rng, imageSize: number, opts: { marks?: bool
  * "do the notes fit?". Trains the comparison a judge makes after noting what it sees, with the
  * whole loss on the decision.
  */
-export function noteMatch(rng: Rng, imageSize: number): PerceptionQa {
+export function noteMatch(rng: Rng, imageSize: number, changes: readonly GeneratorError[] = PAIR_CHANGES): PerceptionQa {
   const intent = sampleScene(rng, { minObjects: 1, maxObjects: 3 });
-  const change = rng.pick(PAIR_CHANGES);
+  const change = rng.pick(changes);
   const changed = rng.bool() ? applyGeneratorError(rng, intent, change) : undefined;
   const noted = changed?.scene ?? intent;
   const question = rng
