@@ -150,6 +150,22 @@ describe('instruction corpus', () => {
       expect([...changes.keys()].sort()).toEqual(['faithful', 'wrong-position', 'wrong-shape']);
     });
 
+    it('offer note-match-text (note matching with an unrelated picture) only through the mix', () => {
+      for (const v of [1, 2, 3, 4] as const) expect(Object.keys(INSTRUCT_MIXES[v])).not.toContain('note-match-text');
+      let unrelated = 0;
+      for (let i = 0; i < 100; i++) {
+        // Same draws up to the picture: the questions match, the picture is the noted one only by chance.
+        const plain = noteMatch(Rng.from('text-test', i), 32);
+        const text = noteMatch(Rng.from('text-test', i), 32, undefined, { unrelatedPicture: true });
+        expect(text.question).toBe(plain.question);
+        expect(text.answer).toBe(plain.answer);
+        if (Buffer.compare(Buffer.from(text.images[0]!.data), Buffer.from(plain.images[0]!.data)) !== 0) unrelated++;
+      }
+      expect(unrelated, `${unrelated} of 100 pictures differ from the noted one`).toBeGreaterThan(90);
+      const corpus = generateInstructCorpus(6, 300, 32, 4, { 'note-match-text': 1 });
+      expect(corpus.filter((i) => i.concept === 'note-match-text').length).toBeGreaterThan(100);
+    });
+
     it('refuse unknown concepts, bad weights and an all-zero mix, naming what is wrong', () => {
       expect(() => resolveMix(4, { 'note-matc': 1 } as never)).toThrow(/unknown concept "note-matc"; concepts: caption, .*note-match/);
       expect(() => resolveMix(4, { caption: -1 })).toThrow(/weight of caption must be a finite number ≥ 0, got -1/);

@@ -42,7 +42,8 @@ export type InstructConcept =
   | 'perception'
   | 'pair-perception'
   | 'note-match'
-  | 'note-match-detail';
+  | 'note-match-detail'
+  | 'note-match-text';
 
 /** One instruction item: images, the prompt (not scored) and the target text (scored). */
 export interface InstructItem {
@@ -131,8 +132,10 @@ export const INSTRUCT_MIX = INSTRUCT_MIXES[2];
  * Concepts no version draws, only `--corpus-mix` (so every version's corpus stays what it was).
  * note-match-detail: note matching whose notes, when they do not fit, differ only in one object's
  * shape or position — the two differences the base's note matching misses (docs/training.md).
+ * note-match-text: note matching shown with an unrelated picture, so only the notes can decide
+ * (with the noted picture the base answers from the picture and ignores the notes).
  */
-export const MIX_ONLY_CONCEPTS: readonly InstructConcept[] = ['note-match-detail'];
+export const MIX_ONLY_CONCEPTS: readonly InstructConcept[] = ['note-match-detail', 'note-match-text'];
 /** Changes a note-match-detail item's notes can differ by. */
 const DETAIL_CHANGES = ['wrong-shape', 'wrong-position'] as const;
 
@@ -567,8 +570,9 @@ function instructItem(seed: Seed, index: number, imageSize: number, version: Ins
       return { id, concept, images: p.images, prompt, target: `<think>${p.looking}</think><answer>${p.answer}</answer>`, reasoning: true, truth: p.truth! };
     }
     case 'note-match':
-    case 'note-match-detail': {
-      const p = noteMatch(rng, imageSize, concept === 'note-match' ? undefined : DETAIL_CHANGES);
+    case 'note-match-detail':
+    case 'note-match-text': {
+      const p = noteMatch(rng, imageSize, concept === 'note-match-detail' ? DETAIL_CHANGES : undefined, { unrelatedPicture: concept === 'note-match-text' });
       const words = rng.bool(0.8) ? p.words! : ([p.words![1], p.words![0]] as const);
       return { id, concept, images: p.images, prompt: `${p.question} ${rng.pick(DIRECT_INSTRUCTIONS).replace('{v}', orList(words))}`, target: p.answer, reasoning: false, truth: p.truth! };
     }

@@ -148,7 +148,7 @@ export function pairPerception(rng: Rng, imageSize: number, opts: { marks?: bool
  * "do the notes fit?". Trains the comparison a judge makes after noting what it sees, with the
  * whole loss on the decision.
  */
-export function noteMatch(rng: Rng, imageSize: number, changes: readonly GeneratorError[] = PAIR_CHANGES): PerceptionQa {
+export function noteMatch(rng: Rng, imageSize: number, changes: readonly GeneratorError[] = PAIR_CHANGES, opts: { unrelatedPicture?: boolean } = {}): PerceptionQa {
   const intent = sampleScene(rng, { minObjects: 1, maxObjects: 3 });
   const change = rng.pick(changes);
   const changed = rng.bool() ? applyGeneratorError(rng, intent, change) : undefined;
@@ -157,5 +157,8 @@ export function noteMatch(rng: Rng, imageSize: number, changes: readonly Generat
     .pick(['Notes: {n}. Do these notes fit {t}?', 'Someone noted: {n}. Is that {t}?', 'A picture was noted as: {n}. Does it show {t}?'])
     .replace('{n}', noteObjects(noted))
     .replace('{t}', listObjects(rng, intent));
-  return { kind: 'notes', scenes: [noted], intent, ...(changed ? { change } : {}), images: [renderScene(noted, imageSize)], question, words: ['yes', 'no'], answer: changed ? 'no' : 'yes', looking: '', truth: changed ? 0 : 1 };
+  // With the noted picture the answer can be read off the picture instead of the notes (the shipped
+  // base does exactly that: docs/training.md); an unrelated picture leaves only the notes to compare.
+  const picture = opts.unrelatedPicture ? sampleScene(rng, { minObjects: 1, maxObjects: 3 }) : noted;
+  return { kind: 'notes', scenes: [noted], intent, ...(changed ? { change } : {}), images: [renderScene(picture, imageSize)], question, words: ['yes', 'no'], answer: changed ? 'no' : 'yes', looking: '', truth: changed ? 0 : 1 };
 }
