@@ -5,8 +5,8 @@
 // seeing problem (docs/training.md). Then closed questions with hard negatives, answered directly:
 // one picture ("Is there a red star?", "Is the red star at the top?") and two ("Which picture has
 // …?", one faithful and one with a single change); chance is 50 % for both; and the pair question by
-// the kind of change, in both orders; and "do these notes fit …?" by the kind of change (a text
-// comparison, so a blind spot for one kind is not averaged away). Scenes come from the
+// the kind of change, in both orders; and "do these notes fit …?" (with the noted picture) by the
+// kind of change, so a blind spot for one kind is not averaged away. Scenes come from the
 // caption corpus and the perception items under their own seed ("perception-probe"), never from
 // a suite split nor the pretraining corpus.
 // Usage: npx tsx scripts/perception-probe.ts [checkpoint, default models/base]
@@ -85,17 +85,19 @@ function closedItems(concept: 'perception' | 'pair-perception' | 'note-match', n
   }
   return out;
 }
-function closedAccuracy(items: InstructItem[]): number {
-  let right = 0;
-  for (let b = 0; b < items.length; b += 50) {
-    const batch = items.slice(b, b + 50);
-    const r = generate(ck.model, batch.map((it) => ({ images: it.images, tokens: [tok!.bosId, ...tok!.encode(it.prompt, { parseSpecial: false })] })), { maxNewTokens: 4, eosId: tok!.eosId, temperature: 0 });
-    batch.forEach((it, k) => {
-      const said = completionText(r.tokens.subarray(k * r.maxNewTokens, k * r.maxNewTokens + r.lengths[k]!), tok!).trim();
-      if (said === it.target) right++;
-    });
+/** Greedy short answers (4 tokens) to one-shot questions, 50 at a time. */
+function directAnswers(asks: { images: InstructItem['images']; prompt: string }[]): string[] {
+  const said: string[] = [];
+  for (let b = 0; b < asks.length; b += 50) {
+    const batch = asks.slice(b, b + 50);
+    const r = generate(ck.model, batch.map((a) => ({ images: a.images, tokens: [tok!.bosId, ...tok!.encode(a.prompt, { parseSpecial: false })] })), { maxNewTokens: 4, eosId: tok!.eosId, temperature: 0 });
+    batch.forEach((_, k) => said.push(completionText(r.tokens.subarray(k * r.maxNewTokens, k * r.maxNewTokens + r.lengths[k]!), tok!).trim()));
   }
-  return pct(right, items.length);
+  return said;
+}
+function closedAccuracy(items: InstructItem[]): number {
+  const said = directAnswers(items);
+  return pct(items.filter((it, i) => said[i] === it.target).length, items.length);
 }
 // The same "Which picture has …?" question by what the other picture changes, asked in both orders
 // (accuracy over both; position-consistent = right in both orders, chance 25 %), answered directly
@@ -154,16 +156,11 @@ function pairsByChange(n: number, think: boolean): Record<string, ByChange> {
   return out;
 }
 
-// "Do these notes fit …?" by what the noted scene changes ("faithful": nothing, answer yes): the text
-// half of pair comparison, per kind of difference, so a blind spot (e.g. shapes) is not averaged away.
+// "Do these notes fit …?" by what the noted scene changes ("faithful": nothing, answer yes): the
+// comparison half of pair judging, per kind of difference, so a blind spot is not averaged away.
 function noteMatchByChange(n: number): Record<string, { items: number; accuracyPct: number }> {
   const qas = Array.from({ length: n }, (_, i) => noteMatch(Rng.from('perception-probe', 'note-match-by-change', i), 32));
-  const said: string[] = [];
-  for (let b = 0; b < qas.length; b += 50) {
-    const batch = qas.slice(b, b + 50);
-    const r = generate(ck.model, batch.map((q) => ({ images: q.images, tokens: [tok!.bosId, ...tok!.encode(`${q.question} Answer yes or no.`, { parseSpecial: false })] })), { maxNewTokens: 4, eosId: tok!.eosId, temperature: 0 });
-    batch.forEach((_, k) => said.push(completionText(r.tokens.subarray(k * r.maxNewTokens, k * r.maxNewTokens + r.lengths[k]!), tok!).trim()));
-  }
+  const said = directAnswers(qas.map((q) => ({ images: q.images, prompt: `${q.question} Answer yes or no.` })));
   const out: Record<string, { items: number; accuracyPct: number }> = {};
   for (const change of new Set(qas.map((q) => q.change ?? 'faithful'))) {
     const idx = qas.map((q, i) => ((q.change ?? 'faithful') === change ? i : -1)).filter((i) => i >= 0);

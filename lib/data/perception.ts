@@ -108,7 +108,7 @@ export function singlePerception(rng: Rng, imageSize: number): PerceptionQa {
 }
 
 /** Generator errors a pair can differ by, each one visible thing. */
-export const PAIR_CHANGES: readonly GeneratorError[] = ['wrong-colour', 'wrong-shape', 'wrong-position', 'missing-object', 'extra-object', 'swapped-colours'];
+const PAIR_CHANGES: readonly GeneratorError[] = ['wrong-colour', 'wrong-shape', 'wrong-position', 'missing-object', 'extra-object', 'swapped-colours'];
 
 /**
  * Two pictures, one showing a description and one with a single thing changed, in random order:
