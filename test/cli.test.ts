@@ -64,6 +64,20 @@ describe('mtrl-judge CLI', () => {
     expect(existsSync(path.join(tmp, 'z'))).toBe(false);
   });
 
+  it('pretrain --init --add-vision-layers gives the checkpoint a vision encoder and trains on', () => {
+    const seeing = path.join(tmp, 'base-vision');
+    const cfg = (dir: string) => JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8')) as { visionLayers: number; visionDim: number; dModel: number };
+    cli(['pretrain', '--init', base, '--out', seeing, '--steps', '1', '--batch-size', '2', '--corpus-size', '16', '--add-vision-layers', '1']);
+    expect(cfg(base).visionLayers).toBe(0);
+    expect([cfg(seeing).visionLayers, cfg(seeing).visionDim]).toEqual([1, cfg(base).dModel]);
+    expect((JSON.parse(readFileSync(path.join(seeing, 'trainer_state.json'), 'utf8')) as { command: string }).command).toContain('--add-vision-layers 1');
+    const bad = cli(['pretrain', '--out', path.join(tmp, 'v'), '--add-vision-layers', '1'], { ok: false });
+    expect(bad.stderr).toMatch(/--add-vision-layers deepens an --init checkpoint's vision encoder; for a fresh model give it in --model/);
+    const zero = cli(['pretrain', '--init', base, '--out', path.join(tmp, 'v'), '--add-vision-layers', '0'], { ok: false });
+    expect(zero.stderr).toMatch(/--add-vision-layers must be an integer in \[1, 64\], got 0/);
+    expect(existsSync(path.join(tmp, 'v'))).toBe(false);
+  });
+
   it('train (sft-unified), then --resume continues from the saved step', () => {
     const out = path.join(tmp, 'run-sft');
     cli(['train', '--method', 'sft-unified', '--config', config, '--base', base, '--out', out, '--steps', '2']);

@@ -98,6 +98,7 @@ program
   .option('--init <dir>', 'continue from this checkpoint (weights and tokenizer) instead of a fresh model: a second stage')
   .option('--patch-window <n>', 'with --init: widen the checkpoint\'s patch window to n pixels (image tokens read n×n windows centred on their patches; the new border weights start at zero, so the model starts out unchanged)', int('--patch-window'))
   .option('--add-layers <n>', 'with --init: put n new decoder layers on top of the checkpoint (their residual writers start at zero, so the model starts out unchanged)', int('--add-layers'))
+  .option('--add-vision-layers <n>', 'with --init: put n new vision-encoder layers over the image patches (zero residual writers; a checkpoint without an encoder gets one of the decoder\'s width, which starts close to, not exactly at, the checkpoint)', int('--add-vision-layers'))
   .option('--device <device>', DEVICE_HELP, 'auto')
   .action(async (o) => {
     const model = modelSpec(o.model);
@@ -106,6 +107,10 @@ program
     if (o.addLayers !== undefined && !o.init)
       throw new InvalidArgumentError(`--add-layers deepens an --init checkpoint; for a fresh model give the depth in --model, e.g. '{"nLayers":6}'`);
     if (o.addLayers !== undefined && (o.addLayers < 1 || o.addLayers > 64)) throw new InvalidArgumentError(`--add-layers must be an integer in [1, 64], got ${o.addLayers}`);
+    if (o.addVisionLayers !== undefined && !o.init)
+      throw new InvalidArgumentError(`--add-vision-layers deepens an --init checkpoint's vision encoder; for a fresh model give it in --model, e.g. '{"visionLayers":2}'`);
+    if (o.addVisionLayers !== undefined && (o.addVisionLayers < 1 || o.addVisionLayers > 64))
+      throw new InvalidArgumentError(`--add-vision-layers must be an integer in [1, 64], got ${o.addVisionLayers}`);
     if (o.corpusMix) {
       const { resolveMix } = await import('../data/instruct.js');
       try {
@@ -130,6 +135,7 @@ program
       ...(o.init ? { init: o.init } : {}),
       ...(o.patchWindow !== undefined ? { patchWindow: o.patchWindow } : {}),
       ...(o.addLayers !== undefined ? { addLayers: o.addLayers } : {}),
+      ...(o.addVisionLayers !== undefined ? { addVisionLayers: o.addVisionLayers } : {}),
       corpusVersion: o.corpusVersion as 1 | 2 | 3 | 4,
       ...(o.corpusMix ? { corpusMix: o.corpusMix } : {}),
       device,
@@ -138,7 +144,7 @@ program
       shouldStop: () => stop.stopped,
       out: o.out,
       stateFields: {
-        command: `mtrl-judge pretrain --out ${o.out} --steps ${o.steps} --batch-size ${o.batchSize} --lr ${o.lr} --seed ${o.seed} --vocab-size ${o.vocabSize} --corpus-size ${o.corpusSize} --model '${o.model}' --corpus-version ${o.corpusVersion}${o.corpusMix ? ` --corpus-mix '${JSON.stringify(o.corpusMix)}'` : ''}${o.init ? ` --init ${o.init}` : ''}${o.patchWindow !== undefined ? ` --patch-window ${o.patchWindow}` : ''}${o.addLayers !== undefined ? ` --add-layers ${o.addLayers}` : ''}`,
+        command: `mtrl-judge pretrain --out ${o.out} --steps ${o.steps} --batch-size ${o.batchSize} --lr ${o.lr} --seed ${o.seed} --vocab-size ${o.vocabSize} --corpus-size ${o.corpusSize} --model '${o.model}' --corpus-version ${o.corpusVersion}${o.corpusMix ? ` --corpus-mix '${JSON.stringify(o.corpusMix)}'` : ''}${o.init ? ` --init ${o.init}` : ''}${o.patchWindow !== undefined ? ` --patch-window ${o.patchWindow}` : ''}${o.addLayers !== undefined ? ` --add-layers ${o.addLayers}` : ''}${o.addVisionLayers !== undefined ? ` --add-vision-layers ${o.addVisionLayers}` : ''}`,
       },
     });
     progress.stop();

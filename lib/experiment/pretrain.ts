@@ -16,6 +16,7 @@ import { JudgeModel } from '../model/judge-model.js';
 import { loadCheckpoint } from '../model/checkpoint.js';
 import { widenPatchWindow } from '../model/widen-patch-window.js';
 import { addDecoderLayers } from '../model/add-decoder-layers.js';
+import { addVisionLayers } from '../model/add-vision-layers.js';
 import type { Tokenizer } from '../model/tokenizer.js';
 import { TaskRegistry } from '../tasks/registry.js';
 import { pretrainSchema, resolveConfig, type LoopConfig, type PretrainConfig } from '../rl/config.js';
@@ -49,6 +50,12 @@ export interface PretrainOptions {
    * their residual writers start at zero, so training starts from exactly the loaded model).
    */
   addLayers?: number;
+  /**
+   * With `init`: put this many new vision-encoder layers over the image patches first
+   * (addVisionLayers: zero residual writers; a model without an encoder also gets a final RMSNorm and
+   * an identity projector, so it starts close to the loaded model).
+   */
+  addVisionLayers?: number;
   /** Instruction corpus version (lib/data/instruct.ts). Default 2. */
   corpusVersion?: InstructVersion;
   /** Concept weights replacing the version's (lib/data/instruct.ts resolveMix), e.g. { 'note-match': 0.4 }. */
@@ -157,6 +164,9 @@ export async function pretrainBase(opts: PretrainOptions = {}): Promise<Pretrain
   if (opts.addLayers !== undefined && opts.init === undefined) throw new RangeError('pretrainBase: addLayers deepens an init checkpoint; for a fresh model set model.nLayers');
   if (opts.addLayers !== undefined && (!Number.isInteger(opts.addLayers) || opts.addLayers < 1 || opts.addLayers > 64))
     throw new RangeError(`pretrainBase: addLayers must be an integer in [1, 64], got ${opts.addLayers}`);
+  if (opts.addVisionLayers !== undefined && opts.init === undefined) throw new RangeError('pretrainBase: addVisionLayers deepens an init checkpoint\'s vision encoder; for a fresh model set model.visionLayers');
+  if (opts.addVisionLayers !== undefined && (!Number.isInteger(opts.addVisionLayers) || opts.addVisionLayers < 1 || opts.addVisionLayers > 64))
+    throw new RangeError(`pretrainBase: addVisionLayers must be an integer in [1, 64], got ${opts.addVisionLayers}`);
   const seed = cfg.seed;
   const t0 = performance.now();
   const items = generateInstructCorpus(seed, cfg.corpusSize, cfg.imageSize, cfg.corpusVersion, opts.corpusMix);
@@ -181,6 +191,11 @@ export async function pretrainBase(opts: PretrainOptions = {}): Promise<Pretrain
     const deep = addDecoderLayers(init.model, opts.addLayers, typeof seed === 'number' ? seed : 0);
     init.model.dispose();
     init.model = deep;
+  }
+  if (init && opts.addVisionLayers !== undefined) {
+    const seeing = addVisionLayers(init.model, opts.addVisionLayers, typeof seed === 'number' ? seed : 0);
+    init.model.dispose();
+    init.model = seeing;
   }
   const model = init ? init.model : new JudgeModel(config, { device: opts.device ?? 'cpu', seed: typeof seed === 'number' ? seed : 0 });
   // Items longer than the model's context are left out (counted in the result), never truncated.

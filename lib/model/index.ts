@@ -18,6 +18,7 @@ export type { JudgeInput, ModelBatch } from './batch.js';
 export { JudgeModel } from './judge-model.js';
 export { widenPatchWindow } from './widen-patch-window.js';
 export { addDecoderLayers } from './add-decoder-layers.js';
+export { addVisionLayers } from './add-vision-layers.js';
 export type { JudgeModelOptions, ForwardOptions, NllResult, DecodeState } from './judge-model.js';
 export { generate } from './generate.js';
 export type { GenerateOptions, GenerateResult } from './generate.js';
