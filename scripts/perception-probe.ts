@@ -6,7 +6,8 @@
 // one picture ("Is there a red star?", "Is the red star at the top?") and two ("Which picture has
 // …?", one faithful and one with a single change); chance is 50 % for both; and the pair question by
 // the kind of change, in both orders; and "do these notes fit …?" (with the noted picture) by the
-// kind of change, so a blind spot for one kind is not averaged away. Scenes come from the
+// kind of change, so a blind spot for one kind is not averaged away, and again with an unrelated
+// picture, so only the notes can answer. Scenes come from the
 // caption corpus and the perception items under their own seed ("perception-probe"), never from
 // a suite split nor the pretraining corpus.
 // Usage: npx tsx scripts/perception-probe.ts [checkpoint, default models/base]
@@ -158,8 +159,10 @@ function pairsByChange(n: number, think: boolean): Record<string, ByChange> {
 
 // "Do these notes fit …?" by what the noted scene changes ("faithful": nothing, answer yes): the
 // comparison half of pair judging, per kind of difference, so a blind spot is not averaged away.
-function noteMatchByChange(n: number): Record<string, { items: number; accuracyPct: number }> {
-  const qas = Array.from({ length: n }, (_, i) => noteMatch(Rng.from('perception-probe', 'note-match-by-change', i), 32));
+// With `unrelatedPicture` the same questions (same rng, same notes and answer) come with another
+// scene's picture, so only the notes can decide: the text half of the comparison on its own.
+function noteMatchByChange(n: number, unrelatedPicture = false): Record<string, { items: number; accuracyPct: number }> {
+  const qas = Array.from({ length: n }, (_, i) => noteMatch(Rng.from('perception-probe', 'note-match-by-change', i), 32, undefined, { unrelatedPicture }));
   const said = directAnswers(qas.map((q) => ({ images: q.images, prompt: `${q.question} Answer yes or no.` })));
   const out: Record<string, { items: number; accuracyPct: number }> = {};
   for (const change of new Set(qas.map((q) => q.change ?? 'faithful'))) {
@@ -185,6 +188,8 @@ console.log(
     // "Notes: … Do these notes fit …?" (text comparison, with the noted picture; chance 50 %).
     noteMatchPct: closedAccuracy(closedItems('note-match', 200)),
     noteMatchByChange: noteMatchByChange(600),
+    // The same 600 with an unrelated picture: can the notes alone be compared?
+    noteMatchTextByChange: noteMatchByChange(600, true),
     pairsByChange: pairsByChange(300, false),
     pairsByChangeThinking: pairsByChange(300, true),
   }),

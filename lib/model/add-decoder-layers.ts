@@ -4,6 +4,7 @@
 // what the old one did. Training first moves wo / w_down (their inputs are non-zero), and through
 // them the rest of the new layer. This is how the shipped base gains depth without starting over.
 import { validateConfig } from './config.js';
+import { graftParameters } from './graft.js';
 import { JudgeModel } from './judge-model.js';
 
 /** The residual writers of decoder layer i: zero in a new layer. */
@@ -17,13 +18,8 @@ export function addDecoderLayers(model: JudgeModel, n: number, seed = 0): JudgeM
   const c = model.config;
   const config = validateConfig({ ...c, nLayers: c.nLayers + n }, fn);
   const deep = new JudgeModel(config, { device: model.device, seed });
-  const old = model.namedParameters();
   const zero = new Set(Array.from({ length: n }, (_, k) => residualWriters(c.nLayers + k)).flat());
-  for (const p of deep.parameters()) {
-    const src = old.get(p.name);
-    if (src) p.value.copyFrom(src.value);
-    else if (zero.has(p.name)) p.value.fill(0);
-    else if (!/^layers\.\d+\./.test(p.name)) throw new Error(`${fn}: the deeper model has a parameter ${p.name} the original lacks`);
-  }
+  // New layers keep their random init except the zeroed writers.
+  graftParameters(deep, model, (name, value) => (zero.has(name) ? (value.fill(0), true) : /^layers\.\d+\./.test(name)), fn);
   return deep;
 }

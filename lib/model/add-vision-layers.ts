@@ -10,6 +10,7 @@
 //   0.63–1.43 (5th–95th percentile, mean 1.00), so the model starts close to, not exactly at, the
 //   loaded one; test/add-vision-layers.test.ts bounds the change and docs/training.md measures it.
 import { validateConfig } from './config.js';
+import { graftParameters } from './graft.js';
 import { JudgeModel } from './judge-model.js';
 import { Tensor } from '../tensor.js';
 
@@ -25,20 +26,22 @@ export function addVisionLayers(model: JudgeModel, n: number, seed = 0): JudgeMo
   // Without an encoder the patch projection already has the decoder's width: the encoder keeps it.
   const config = validateConfig({ ...c, visionLayers: c.visionLayers + n, ...(fromNone ? { visionDim: c.dModel } : {}) }, fn);
   const wide = new JudgeModel(config, { device: model.device, seed });
-  const old = model.namedParameters();
   const zero = new Set(Array.from({ length: n }, (_, k) => residualWriters(c.visionLayers + k)).flat());
-  for (const p of wide.parameters()) {
-    const src = old.get(p.name);
-    if (src) p.value.copyFrom(src.value);
-    else if (zero.has(p.name)) p.value.fill(0);
-    else if (fromNone && p.name === 'vision.norm.weight') p.value.fill(1);
-    else if (fromNone && p.name === 'vision.projector.weight') {
-      const eye = identity(c.dModel, model.device);
-      p.value.copyFrom(eye);
-      eye.dispose();
-    }
-    else if (!/^vision\.layers\.\d+\./.test(p.name)) throw new Error(`${fn}: the new model has a parameter ${p.name} the original lacks`);
-  }
+  graftParameters(
+    wide,
+    model,
+    (name, value) => {
+      if (zero.has(name)) value.fill(0);
+      else if (fromNone && name === 'vision.norm.weight') value.fill(1);
+      else if (fromNone && name === 'vision.projector.weight') {
+        const eye = identity(c.dModel, model.device);
+        value.copyFrom(eye);
+        eye.dispose();
+      } else return /^vision\.layers\.\d+\./.test(name); // the new layers' other weights keep their random init
+      return true;
+    },
+    fn,
+  );
   return wide;
 }
 
