@@ -198,12 +198,18 @@ describe('GRPO update: exact gradients', () => {
     const large = await oneStep({ ...cfg, miniBatchSize: 256 }, ref2);
     expect(small.grads).toHaveLength(2);
     expect(large.grads).toHaveLength(2);
+    // Update 1 starts from equal weights: rounding only. Update 2 starts from weights that the first
+    // AdamW step may have moved apart legitimately (entries whose gradient is rounding noise move by up
+    // to lr either way: see adamStepAgreement), so its gradients get a 10× looser absolute tolerance —
+    // still far below what a mis-scaled or dropped mini-batch does (errors of the order of |g| itself).
+    // On an AVX2-only machine update 2 differed by 1.3× the tight bound (7.1e-7 at one embedding entry).
     for (let it = 0; it < 2; it++) {
-      const e = maxScaledError(small.grads[it]!, large.grads[it]!, 1e-5 * maxAbs(large.grads[it]!), 1e-3);
+      const e = maxScaledError(small.grads[it]!, large.grads[it]!, (it === 0 ? 1e-5 : 1e-4) * maxAbs(large.grads[it]!), 1e-3);
       expect(e.ratio, `update ${it + 1}: max |Δg| ${e.maxAbs.toExponential(2)} at ${e.where}`).toBeLessThanOrEqual(1);
     }
     expect(Number.isFinite(small.m.kl) && small.m.kl > 0).toBe(true);
-    expect(small.m.kl).toBeCloseTo(large.m.kl, 6);
+    // The KL of update 2 is measured at those slightly different weights too: relative agreement.
+    expect(Math.abs(small.m.kl - large.m.kl), `kl ${small.m.kl} vs ${large.m.kl}`).toBeLessThanOrEqual(1e-3 * large.m.kl);
     expect(small.m.ratioMean).toBeCloseTo(large.m.ratioMean, 6);
     ref1.dispose();
     ref2.dispose();
