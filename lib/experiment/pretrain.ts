@@ -144,6 +144,13 @@ export function corpusInput(item: InstructItem, tokenizer: Tokenizer): JudgeInpu
 }
 
 /** Trains the tokenizer and pretrains a fresh base model on the corpus (or continues from `init`). */
+/** A layer-adding surgery option: only with an init checkpoint, and 1..64 layers (0 is a mistake, not a no-op). */
+function checkLayerSurgery(name: string, n: number | undefined, init: string | undefined, withoutInit: string): void {
+  if (n === undefined) return;
+  if (init === undefined) throw new RangeError(`pretrainBase: ${name} ${withoutInit}`);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new RangeError(`pretrainBase: ${name} must be an integer in [1, 64], got ${n}`);
+}
+
 export async function pretrainBase(opts: PretrainOptions = {}): Promise<PretrainResult> {
   const cfg: PretrainConfig = resolveConfig(
     pretrainSchema,
@@ -161,12 +168,8 @@ export async function pretrainBase(opts: PretrainOptions = {}): Promise<Pretrain
   );
   // Checked before any work: both surgeries need a checkpoint to change, and 0 layers is a mistake, not a no-op.
   if (opts.patchWindow !== undefined && opts.init === undefined) throw new RangeError('pretrainBase: patchWindow widens an init checkpoint; for a fresh model set model.patchWindow');
-  if (opts.addLayers !== undefined && opts.init === undefined) throw new RangeError('pretrainBase: addLayers deepens an init checkpoint; for a fresh model set model.nLayers');
-  if (opts.addLayers !== undefined && (!Number.isInteger(opts.addLayers) || opts.addLayers < 1 || opts.addLayers > 64))
-    throw new RangeError(`pretrainBase: addLayers must be an integer in [1, 64], got ${opts.addLayers}`);
-  if (opts.addVisionLayers !== undefined && opts.init === undefined) throw new RangeError('pretrainBase: addVisionLayers deepens an init checkpoint\'s vision encoder; for a fresh model set model.visionLayers');
-  if (opts.addVisionLayers !== undefined && (!Number.isInteger(opts.addVisionLayers) || opts.addVisionLayers < 1 || opts.addVisionLayers > 64))
-    throw new RangeError(`pretrainBase: addVisionLayers must be an integer in [1, 64], got ${opts.addVisionLayers}`);
+  checkLayerSurgery('addLayers', opts.addLayers, opts.init, 'deepens an init checkpoint; for a fresh model set model.nLayers');
+  checkLayerSurgery('addVisionLayers', opts.addVisionLayers, opts.init, "deepens an init checkpoint's vision encoder; for a fresh model set model.visionLayers");
   const seed = cfg.seed;
   const t0 = performance.now();
   const items = generateInstructCorpus(seed, cfg.corpusSize, cfg.imageSize, cfg.corpusVersion, opts.corpusMix);
