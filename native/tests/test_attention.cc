@@ -253,9 +253,13 @@ void cuda_vs_cpu(const Shape& c, DType dt) {
   auto gb = attention_backward(dev_t(dout, qs), gq, gk, gv, gf.out, gf.lse, options(c, gpu));
   auto as_double = [](const std::vector<float>& x) { return std::vector<double>(x.begin(), x.end()); };
   const double tol = dt == DType::F32 ? 2e-5 : 1.6e-2;
+  // Gradients are measured against the sum of |terms| they add up (as in the CPU-vs-double test):
+  // where a row sees one key, dq and dk are exactly 0 and both sides hold only rounding noise.
+  Ref r = reference(c, q, k, v, dout, 1.0 / std::sqrt(double(c.D)));
   double eo = rel_err(to_vector(gf.out), as_double(to_vector(cf.out)), 1e-6);
-  double eq = rel_err(to_vector(gb.dq), as_double(to_vector(cb.dq)), 1e-3), ek = rel_err(to_vector(gb.dk), as_double(to_vector(cb.dk)), 1e-3),
-         ev = rel_err(to_vector(gb.dv), as_double(to_vector(cb.dv)), 1e-3);
+  double eq = rel_err(to_vector(gb.dq), as_double(to_vector(cb.dq)), std::max(1e-3, r.mag_dq)),
+         ek = rel_err(to_vector(gb.dk), as_double(to_vector(cb.dk)), std::max(1e-3, r.mag_dk)),
+         ev = rel_err(to_vector(gb.dv), as_double(to_vector(cb.dv)), std::max(1e-3, r.mag_dv));
   double el = rel_err(to_vector(gf.lse), as_double(to_vector(cf.lse)), 1.0);
   std::string what = std::string(dtype_name(dt)) + " S=" + std::to_string(c.S) + " Sk=" + std::to_string(c.Sk) + " D=" + std::to_string(c.D);
   CHECK_MSG(eo <= tol && eq <= tol && ek <= tol && ev <= tol && el <= (dt == DType::F32 ? 1e-5 : 1e-3),
