@@ -3,8 +3,8 @@
 // full test split (README: valid verdicts everywhere, mean in-distribution macro-F1 ≥ 60,
 // position-consistent accuracy ≥ 55 % on both pairwise tasks), with margins for the small sample
 // (on it: mean ID 76, pair-safety position-consistent 100 %, pair-alignment 71 %; on the full split
-// 75.5, 98.4 and 57.8). Pair-alignment is held at the target itself, four pairs below this sample's
-// 17 of 24; 24 pairs cannot tell the ten-stage base from the eight-stage one before it (63 % here,
+// 75.5, 98.4 and 57.8). Pair-alignment is held at the target itself: this sample's 17 of 24 may drop
+// by three pairs; 24 pairs cannot tell the ten-stage base from the eight-stage one before it (63 % here,
 // 45 % on the full split), so the full-split number is the README's, from `mtrl-judge eval`.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -143,7 +143,6 @@ export function corpusInput(item: InstructItem, tokenizer: Tokenizer): JudgeInpu
   return promptWithContinuation(prompt, [...tokenizer.encode(t.target), tokenizer.eosId]);
 }
 
-/** Trains the tokenizer and pretrains a fresh base model on the corpus (or continues from `init`). */
 /** A layer-adding surgery option: only with an init checkpoint, and 1..64 layers (0 is a mistake, not a no-op). */
 function checkLayerSurgery(name: string, n: number | undefined, init: string | undefined, withoutInit: string): void {
   if (n === undefined) return;
@@ -151,6 +150,7 @@ function checkLayerSurgery(name: string, n: number | undefined, init: string | u
   if (!Number.isInteger(n) || n < 1 || n > 64) throw new RangeError(`pretrainBase: ${name} must be an integer in [1, 64], got ${n}`);
 }
 
+/** Trains the tokenizer and pretrains a fresh base model on the corpus (or continues from `init`). */
 export async function pretrainBase(opts: PretrainOptions = {}): Promise<PretrainResult> {
   const cfg: PretrainConfig = resolveConfig(
     pretrainSchema,
